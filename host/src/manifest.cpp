@@ -1,0 +1,273 @@
+#include "manifest.h"
+
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace hb {
+
+namespace fs = std::filesystem;
+
+const TaskSpec* Manifest::find(std::string_view name) const {
+    for (const auto& t : tasks)
+        if (t.name == name) return &t;
+    return nullptr;
+}
+
+namespace {
+
+// Raised inside this module only, turned into an Error at the module boundary.
+struct ManifestError {
+    std::string message;
+};
+
+class Parser {
+public:
+    Parser(std::string source, fs::path base_dir) : source_(std::move(source)), base_(std::move(base_dir)) {}
+
+    [[noreturn]] void error(const toml::source_region& where, const std::string& why) const {
+        std::ostringstream o;
+        o << source_ << ':' << where.begin.line << ':' << where.begin.column << ": " << why;
+        throw ManifestError{o.str()};
+    }
+    [[noreturn]] void error(const toml::node& n, const std::string& why) const { error(n.source(), why); }
+
+    std::string string(const toml::node& n, std::string_view what) const {
+        if (!n.is_string()) error(n, std::string(what) + " must be a string");
+        return n.as_string()->get();
+    }
+    bool boolean(const toml::node& n, std::string_view what) const {
+        if (!n.is_boolean()) error(n, std::string(what) + " must be true or false");
+        return n.as_boolean()->get();
+    }
+    int64_t integer(const toml::node& n, std::string_view what, int64_t min) const {
+        if (!n.is_integer()) error(n, std::string(what) + " must be an integer");
+        const int64_t v = n.as_integer()->get();
+        if (v < min) error(n, std::string(what) + " must be at least " + std::to_string(min));
+        return v;
+    }
+    // A time span: systemd syntax in a string ("90s", "1h 30min") or an integer number of seconds.
+    Duration span(const toml::node& n, std::string_view what) const {
+        if (n.is_integer()) {
+            const int64_t v = n.as_integer()->get();
+            if (v <= 0 || v > 10LL * 365 * 86400) error(n, std::string(what) + " must be a positive number of seconds");
+            return std::chrono::seconds(v);
+        }
+        if (!n.is_string()) error(n, std::string(what) + " must be a time span like \"90s\" or \"15min\"");
+        auto d = parse_timespan(n.as_string()->get());
+        if (!d) error(n, std::string(what) + ": " + d.error().message);
+        return *d;
+    }
+    // A size in bytes: an integer, or a string with a K/M/G/T suffix (powers of 1024).
+    uint64_t size(const toml::node& n, std::string_view what) const {
+        if (n.is_integer()) {
+            if (n.as_integer()->get() < 0) error(n, std::string(what) + " must not be negative");
+            return static_cast<uint64_t>(n.as_integer()->get());
+        }
+        if (!n.is_string()) error(n, std::string(what) + " must be a size like 512M or an integer");
+        const std::string s = n.as_string()->get();
+        size_t used = 0;
+        unsigned long long v = 0;
+        try {
+            v = std::stoull(s, &used);
+        } catch (...) {
+            error(n, std::string(what) + ": '" + s + "' is not a size");
+        }
+        std::string unit = s.substr(used);
+        unit.erase(std::remove(unit.begin(), unit.end(), ' '), unit.end());
+        if (!unit.empty() && (unit.back() == 'B' || unit.back() == 'b') && unit.size() > 1) unit.pop_back();
+        uint64_t mult = 1;
+        if (unit.empty() || unit == "B") mult = 1;
+        else if (unit == "K" || unit == "k" || unit == "Ki") mult = 1ULL << 10;
+        else if (unit == "M" || unit == "Mi") mult = 1ULL << 20;
+        else if (unit == "G" || unit == "Gi") mult = 1ULL << 30;
+        else if (unit == "T" || unit == "Ti") mult = 1ULL << 40;
+        else error(n, std::string(what) + ": unknown size unit '" + unit + "'");
+        return static_cast<uint64_t>(v) * mult;
+    }
+    fs::path path(const toml::node& n, std::string_view what) const {
+        fs::path p = string(n, what);
+        if (p.empty()) error(n, std::string(what) + " must not be empty");
+        return p.is_absolute() ? p.lexically_normal() : (base_ / p).lexically_normal();
+    }
+
+    ConfigValue config(const toml::node& n) const {
+        if (const auto* t = n.as_table()) {
+            ConfigValue out = ConfigValue::make_table();
+            auto& items = *std::get<std::shared_ptr<ConfigTable>>(out.v);
+            for (auto&& [k, v] : *t) items.emplace_back(std::string(k.str()), config(v));
+            return out;
+        }
+        if (const auto* a = n.as_array()) {
+            auto items = std::make_shared<ConfigArray>();
+            for (const auto& v : *a) items->push_back(config(v));
+            return ConfigValue{items};
+        }
+        if (n.is_string()) return ConfigValue{n.as_string()->get()};
+        if (n.is_integer()) return ConfigValue{n.as_integer()->get()};
+        if (n.is_floating_point()) return ConfigValue{n.as_floating_point()->get()};
+        if (n.is_boolean()) return ConfigValue{n.as_boolean()->get()};
+        std::ostringstream o;
+        if (n.is_date()) o << n.as_date()->get();
+        else if (n.is_time()) o << n.as_time()->get();
+        else if (n.is_date_time()) o << n.as_date_time()->get();
+        return ConfigValue{ConfigDatetime{o.str()}};
+    }
+
+    void settings(const toml::table& t, Settings& s) const {
+        for (auto&& [k, v] : t) {
+            const std::string key(k.str());
+            if (key == "plugins_dir") s.plugins_dir = path(v, key);
+            else if (key == "state_dir") s.state_dir = path(v, key);
+            else if (key == "log_level") {
+                s.log_level = string(v, key);
+                static const std::set<std::string> levels{"debug", "info", "warning", "error"};
+                if (!levels.contains(s.log_level)) error(v, "log_level must be one of debug, info, warning, error");
+            } else if (key == "default_timeout") s.default_timeout = span(v, key);
+            else if (key == "kill_grace") s.kill_grace = span(v, key);
+            else if (key == "history_limit") s.history_limit = integer(v, key, 1);
+            else if (key == "quarantine_after") s.quarantine_after = integer(v, key, 0);
+            else if (key == "quarantine_backoff") s.quarantine_backoff = span(v, key);
+            else if (key == "quarantine_max_backoff") s.quarantine_max_backoff = span(v, key);
+            else if (key == "output_cap") s.output_cap_bytes = size(v, key);
+            else if (key == "metrics_file") s.metrics_file = path(v, key);
+            else if (key == "pass_env") {
+                const auto* a = v.as_array();
+                if (a == nullptr) error(v, "pass_env must be an array of variable names");
+                for (const auto& e : *a) s.pass_env.push_back(string(e, "pass_env entry"));
+            } else error(k.source(), "unknown key '" + key + "' in [settings]");
+        }
+    }
+
+    TaskLimits limits(const toml::node& n) const {
+        const auto* t = n.as_table();
+        if (t == nullptr) error(n, "limits must be a table");
+        TaskLimits l;
+        for (auto&& [k, v] : *t) {
+            const std::string key(k.str());
+            if (key == "address_space") l.address_space_bytes = size(v, key);
+            else if (key == "data") l.data_bytes = size(v, key);
+            else if (key == "open_files") l.open_files = static_cast<uint64_t>(integer(v, key, 3));
+            else if (key == "cpu") l.cpu_seconds = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(span(v, key)).count());
+            else if (key == "processes") l.processes = static_cast<uint64_t>(integer(v, key, 1));
+            else if (key == "core") l.core_bytes = size(v, key);
+            else error(k.source(), "unknown key '" + key + "' in limits (known: address_space, data, open_files, cpu, processes, core)");
+        }
+        return l;
+    }
+
+    TaskSpec task(const toml::node& n) const {
+        const auto* t = n.as_table();
+        if (t == nullptr) error(n, "each [[task]] must be a table");
+        TaskSpec spec;
+        spec.pos = {n.source().begin.line, n.source().begin.column};
+        bool have_name = false;
+        for (auto&& [k, v] : *t) {
+            const std::string key(k.str());
+            if (key == "name") {
+                spec.name = string(v, key);
+                have_name = true;
+                if (spec.name.empty() || spec.name.find_first_of("/\n\t ") != std::string::npos)
+                    error(v, "task name must be non-empty without spaces or '/'");
+            } else if (key == "plugin") {
+                spec.plugin = string(v, key);
+                if (spec.plugin.empty() || spec.plugin.find('/') != std::string::npos || spec.plugin[0] == '.')
+                    error(v, "plugin must be a file name inside plugins_dir, e.g. \"heartbeat\" or \"heartbeat.so\"");
+                if (!spec.plugin.ends_with(".so")) spec.plugin += ".so";
+            } else if (key == "enabled") spec.enabled = boolean(v, key);
+            else if (key == "timeout") spec.timeout = span(v, key);
+            else if (key == "schedule") {
+                const std::string expr = string(v, key);
+                if (auto c = CalendarSpec::parse(expr); !c) error(v, c.error().message);
+                spec.schedule = expr;
+            } else if (key == "every") spec.every = span(v, key);
+            else if (key == "retry_on_failure") {
+                if (v.is_boolean()) spec.max_retries = v.as_boolean()->get() ? 3 : 0;
+                else spec.max_retries = integer(v, key, 0);
+            } else if (key == "config") {
+                if (!v.is_table()) error(v, "config must be a table");
+                spec.config = config(v);
+            } else if (key == "env") {
+                const auto* e = v.as_table();
+                if (e == nullptr) error(v, "env must be a table of strings");
+                for (auto&& [ek, ev] : *e) spec.env.emplace_back(std::string(ek.str()), string(ev, "env value"));
+            } else if (key == "limits") spec.limits = limits(v);
+            else error(k.source(), "unknown key '" + key + "' in [[task]] (known: name, plugin, enabled, timeout, schedule, every, retry_on_failure, config, env, limits)");
+        }
+        if (!have_name) error(n, "task without a name");
+        if (spec.plugin.empty()) spec.plugin = spec.name + ".so";
+        if (spec.schedule && spec.every) error(n, "task '" + spec.name + "' sets both schedule and every; choose one");
+        return spec;
+    }
+
+    Manifest manifest(const toml::table& root, const fs::path& fallback_plugins_dir) const {
+        Manifest m;
+        m.settings.plugins_dir = fallback_plugins_dir;
+        std::set<std::string> names;
+        for (auto&& [k, v] : root) {
+            const std::string key(k.str());
+            if (key == "settings") {
+                if (!v.is_table()) error(v, "settings must be a table");
+                settings(*v.as_table(), m.settings);
+            } else if (key == "task") {
+                const auto* a = v.as_array();
+                if (a == nullptr) error(v, "tasks are written as [[task]] tables");
+                for (const auto& item : *a) {
+                    TaskSpec spec = task(item);
+                    if (!names.insert(spec.name).second) error(item, "duplicate task name '" + spec.name + "'");
+                    m.tasks.push_back(std::move(spec));
+                }
+            } else {
+                error(k.source(), "unknown top-level key '" + key + "' (known: settings, task)");
+            }
+        }
+        return m;
+    }
+
+private:
+    std::string source_;
+    fs::path base_;
+};
+
+}  // namespace
+
+Result<Manifest> parse_manifest(std::string_view text, const fs::path& source, const fs::path& fallback_plugins_dir) {
+    const std::string name = source.string();
+    if (text.size() > kMaxManifestBytes)
+        return fail(name + ":1:1: manifest is larger than " + std::to_string(kMaxManifestBytes) + " bytes");
+    const fs::path abs = source.is_absolute() ? source : fs::absolute(source);
+    Parser p(name, abs.parent_path());
+    try {
+        toml::table root = toml::parse(text, name);
+        Manifest m = p.manifest(root, fallback_plugins_dir);
+        m.file = abs;
+        return m;
+    } catch (const toml::parse_error& e) {
+        std::ostringstream o;
+        o << name << ':' << e.source().begin.line << ':' << e.source().begin.column << ": " << e.description();
+        return fail(o.str());
+    } catch (const ManifestError& e) {
+        return fail(e.message);
+    } catch (const std::exception& e) {
+        return fail(name + ": " + e.what());
+    }
+}
+
+Result<Manifest> load_manifest(const fs::path& file, const fs::path& fallback_plugins_dir) {
+    std::ifstream in(file, std::ios::binary);
+    if (!in) return fail(file.string() + ": cannot open manifest: " + std::strerror(errno));
+    std::string text;
+    char buf[65536];
+    while (in.read(buf, sizeof buf) || in.gcount() > 0) {
+        text.append(buf, static_cast<size_t>(in.gcount()));
+        if (text.size() > kMaxManifestBytes) break;
+    }
+    return parse_manifest(text, file, fallback_plugins_dir);
+}
+
+}  // namespace hb
