@@ -3,7 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <sys/pidfd.h>
+#include <sys/syscall.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -250,7 +250,8 @@ Result<ChildExit> run_child(const ChildSetup& setup, const ChildBody& body, Chil
     out_w.reset();
     set_nonblocking(chan_r.get());
     set_nonblocking(out_r.get());
-    UniqueFd pidfd(static_cast<int>(::pidfd_open(pid, 0)));
+    // glibc 2.36 declares pidfd_open without C linkage for C++; call it directly.
+    UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
 
     ChildExit result;
     protocol::Decoder decoder;
