@@ -53,7 +53,7 @@ if(HB_DPKG_SHLIBDEPS)
   set(CPACK_DEBIAN_RUNTIME_PACKAGE_SHLIBDEPS ON)
 else()
   set(CPACK_DEBIAN_RUNTIME_PACKAGE_DEPENDS
-    "libc6, libstdc++6, libgcc-s1, libboost-program-options1.74.0, libspdlog1.10, libfmt9, libsqlite3-0")
+    "libc6, libstdc++6, libgcc-s1, libboost-program-options1.74.0, libspdlog1.10-fmt9, libfmt9, libsqlite3-0, libtomlplusplus3")
 endif()
 
 # Files under /etc are conffiles: dpkg keeps the admin's edits on upgrade. Which files the

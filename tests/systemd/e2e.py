@@ -1,0 +1,333 @@
+#!/usr/bin/env python3
+"""End to end: the installed host, run by its own timer under a real systemd.
+
+Boots this machine's systemd as PID 1 of a throw-away container (container.sh) whose root is an
+overlay of / with the runtime component installed on top (`cmake --install --component runtime`,
+so the units, binary and helper are exactly what a user installs), plus an e2e manifest, two
+fixture plugins, a drop-in that shortens the timer to every PERIOD seconds, and a target that
+wants the timer. Nothing starts the service but the timer. Then:
+
+  1. two timer-triggered runs succeed and run the manifest's tasks in manifest order, and put
+     nothing at priority warning or above in the journal;
+  2. a .so copied into the plugins directory between ticks runs, as a drop-in, on the next tick;
+  3. a plugin that segfaults is contained: the other tasks of that run still succeed, the crash
+     is in the journal at priority err, the unit fails and its OnFailure= handler records it;
+  4. `journalctl -p warning -u housebrain-periodic` shows the failures, nothing from healthy ticks;
+  5. the container powers off and leaves no process behind.
+
+Exit status: 0 pass, 1 fail, 77 skip (this machine cannot host the container; reason printed).
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+SKIP = 77
+HERE = os.path.dirname(os.path.abspath(__file__))
+CONTAINER = os.path.join(HERE, "container.sh")
+SERVICE = "housebrain-periodic.service"
+TIMER = "housebrain-periodic.timer"
+FAILURE_UNIT = "housebrain-periodic-failure@housebrain-periodic.service.service"
+CONF_DIR = "/etc/housebrain-periodic"
+PLUGINS_DIR = CONF_DIR + "/plugins"
+STATE_DIR = "/var/lib/housebrain-periodic"
+FAILURES_LOG = "/var/log/housebrain-periodic/failures.log"
+TARGET = "hb-e2e.target"
+MANIFEST_TASKS = ["first", "second"]
+TASK_LINE = re.compile(r"task '([^']+)' ([a-z-]+)")
+
+
+class Container:
+    def __init__(self, work):
+        self.work = work
+        self.started = False
+
+    def start(self, stage):
+        r = subprocess.run(["sh", CONTAINER, "start", self.work, stage, TARGET],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        if r.returncode == SKIP:
+            print(r.stderr.strip())
+            sys.exit(SKIP)
+        if r.returncode != 0:
+            raise RuntimeError("container did not start:\n" + r.stderr)
+        self.started = True
+        return r.stdout.strip()
+
+    def run(self, *cmd, check=True):
+        r = subprocess.run(["sh", CONTAINER, "run", self.work, *cmd],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        if check and r.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed ({r.returncode}): {r.stderr.strip()}")
+        return r
+
+    def stop(self):
+        if not self.started:
+            return True
+        r = subprocess.run(["sh", CONTAINER, "stop", self.work],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.started = False
+        if r.stdout.strip():
+            print(r.stdout.strip())
+        return r.returncode == 0
+
+    def journal(self, *args):
+        out = self.run("journalctl", "--no-pager", "-o", "json", *args).stdout
+        entries = []
+        for line in out.splitlines():
+            if not line.strip():
+                continue
+            e = json.loads(line)
+            msg = e.get("MESSAGE", "")
+            if isinstance(msg, list):  # non-UTF-8 messages come as byte arrays
+                msg = bytes(msg).decode("utf-8", "replace")
+            e["MESSAGE"] = msg or ""
+            entries.append(e)
+        return entries
+
+
+def invocation(e):
+    # Lines from the service's processes carry _SYSTEMD_INVOCATION_ID; systemd's own messages
+    # about the unit carry INVOCATION_ID.
+    return e.get("_SYSTEMD_INVOCATION_ID") or e.get("INVOCATION_ID")
+
+
+class Run:
+    """One activation of the service, from its journal entries."""
+
+    def __init__(self, inv):
+        self.inv = inv
+        self.entries = []
+
+    @property
+    def start(self):
+        return min(int(e["__REALTIME_TIMESTAMP"]) for e in self.entries) / 1e6
+
+    @property
+    def result(self):
+        # systemd's "Finished"/"Failed to start" message carries JOB_RESULT.
+        for e in self.entries:
+            if e.get("JOB_RESULT"):
+                return e["JOB_RESULT"]
+        return None
+
+    def host_lines(self):
+        return [e for e in self.entries if e.get("_PID") != "1"]
+
+    def tasks(self):
+        """Task names in the order the host reported their outcomes, with the outcome word."""
+        seen = []
+        for e in self.host_lines():
+            m = TASK_LINE.search(e["MESSAGE"])
+            if m and m.group(1) not in [t for t, _ in seen]:
+                seen.append((m.group(1), m.group(2)))
+        return seen
+
+    def loud(self):
+        return [e for e in self.entries if int(e.get("PRIORITY", 6)) <= 4]
+
+
+def runs(c):
+    by_inv = {}
+    for e in c.journal("-u", SERVICE):
+        inv = invocation(e)
+        if inv:
+            by_inv.setdefault(inv, Run(inv)).entries.append(e)
+    return sorted(by_inv.values(), key=lambda r: r.start)
+
+
+def wait_for_runs(c, count, after, timeout):
+    """Completed runs that started after `after`, once there are at least `count` of them."""
+    deadline = time.monotonic() + timeout
+    while True:
+        done = [r for r in runs(c) if r.result and r.start > after]
+        if len(done) >= count or time.monotonic() > deadline:
+            return done
+        time.sleep(1)
+
+
+def describe(run):
+    return f"run {run.inv[:8]} ({run.result}): " + ", ".join(f"{t} {o}" for t, o in run.tasks())
+
+
+class Checks:
+    def __init__(self):
+        self.failed = 0
+
+    def check(self, ok, what, detail=""):
+        print(("ok: " if ok else "FAIL: ") + what)
+        if not ok:
+            self.failed += 1
+            if detail:
+                print("  " + detail.replace("\n", "\n  "))
+        return ok
+
+
+def write(path, text, mode=0o644):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, mode)
+
+
+def stage_tree(args, stage):
+    subprocess.run(["sh", os.path.join(HERE, "stage.sh"), args.cmake, args.build, stage], check=True)
+    write(stage + CONF_DIR + "/manifest.toml", f"""\
+# e2e manifest: two tasks of the ok_marker fixture, in this order. Drop-ins follow them.
+[settings]
+plugins_dir = "plugins"
+# debug: the host logs each task's outcome, which is how the test sees the order.
+log_level = "debug"
+default_timeout = "30s"
+
+[[task]]
+name = "{MANIFEST_TASKS[0]}"
+plugin = "ok_marker"
+
+[[task]]
+name = "{MANIFEST_TASKS[1]}"
+plugin = "ok_marker"
+""")
+    os.makedirs(stage + PLUGINS_DIR, exist_ok=True)
+    os.chmod(stage + CONF_DIR, 0o755)
+    os.chmod(stage + PLUGINS_DIR, 0o755)
+    shutil.copyfile(args.ok_plugin, stage + PLUGINS_DIR + "/ok_marker.so")
+    os.chmod(stage + PLUGINS_DIR + "/ok_marker.so", 0o644)
+    # Files to drop in later, kept outside the plugins directory until then.
+    shutil.copyfile(args.ok_plugin, stage + CONF_DIR + "/late.so.e2e")
+    shutil.copyfile(args.crash_plugin, stage + CONF_DIR + "/crash_segv.so.e2e")
+    write(stage + f"/etc/systemd/system/{TIMER}.d/e2e.conf", f"""\
+[Timer]
+OnCalendar=
+OnCalendar=*:*:0/{args.period}
+""")
+    write(stage + f"/etc/systemd/system/{TARGET}", f"""\
+[Unit]
+Description=housebrain-periodic end-to-end test
+Wants=systemd-journald.service {TIMER}
+After=systemd-journald.service
+""")
+
+
+def drop_in(c, name):
+    """Moves a staged .so into the plugins directory (a rename: never seen half-written)."""
+    c.run("mv", f"{CONF_DIR}/{name}.e2e", f"{PLUGINS_DIR}/{name}")
+    return time.time()
+
+
+def scenario(c, args, t):
+    period = args.period
+    wait = period * 4 + 20
+
+    # 1. Healthy ticks.
+    healthy = wait_for_runs(c, 2, 0, wait * 2)
+    t.check(len(healthy) >= 2, f"{len(healthy)} timer-triggered runs completed (want >= 2)",
+            c.run("systemctl", "status", "--no-pager", TIMER, SERVICE, check=False).stdout)
+    for r in healthy:
+        t.check(r.result == "done" and r.tasks() == [(n, "ok") for n in MANIFEST_TASKS],
+                f"healthy {describe(r)}", "\n".join(e["MESSAGE"] for e in r.entries))
+        t.check(not r.loud(), f"run {r.inv[:8]} logged nothing at warning or above",
+                "\n".join(e["MESSAGE"] for e in r.loud()))
+
+    # 2. A plugin dropped in between ticks runs on the next tick.
+    t_late = drop_in(c, "late.so")
+    late = wait_for_runs(c, 1, t_late, wait)
+    if t.check(bool(late), "a run started after late.so was dropped in"):
+        r = late[0]
+        want = [(n, "ok") for n in MANIFEST_TASKS] + [("late", "ok")]
+        t.check(r.result == "done" and r.tasks() == want, f"drop-in {describe(r)}",
+                "\n".join(e["MESSAGE"] for e in r.entries))
+        healthy.extend(late)
+
+    # 3. A crashing plugin is contained.
+    t_crash = drop_in(c, "crash_segv.so")
+    crashed = wait_for_runs(c, 1, t_crash, wait)
+    if t.check(bool(crashed), "a run started after crash_segv.so was dropped in"):
+        r = crashed[0]
+        tasks = dict(r.tasks())
+        t.check(r.result == "failed", f"the unit failed: {describe(r)}")
+        t.check(all(tasks.get(n) == "ok" for n in MANIFEST_TASKS + ["late"]),
+                "the other tasks of that run succeeded", describe(r))
+        errs = [e for e in r.host_lines()
+                if int(e.get("PRIORITY", 6)) <= 3 and "crash_segv" in e["MESSAGE"]]
+        t.check(bool(errs), "the crash is in the journal at priority err: "
+                + (errs[0]["MESSAGE"] if errs else "(none)"),
+                "\n".join(f"<{e.get('PRIORITY')}> {e['MESSAGE']}" for e in r.entries))
+
+        # The OnFailure= handler ran for that very run.
+        deadline = time.monotonic() + 30
+        rec = []
+        while not rec and time.monotonic() < deadline:
+            rec = [e for e in c.journal("-u", FAILURE_UNIT)
+                   if e.get("PRIORITY") == "3" and r.inv in e["MESSAGE"]]
+            if not rec:
+                time.sleep(1)
+        t.check(bool(rec), f"OnFailure= handler logged at priority err: "
+                + (rec[0]["MESSAGE"] if rec else "(nothing)"))
+        log = c.run("cat", FAILURES_LOG, check=False).stdout
+        t.check(r.inv in log, f"{FAILURES_LOG} records the failed run",
+                log or "(missing or empty)")
+
+    # 4. The warning-level journal of the unit: the failures, nothing from healthy ticks.
+    warn = [e for e in c.journal("-p", "warning", "-u", SERVICE)]
+    healthy_ids = {r.inv for r in healthy}
+    from_healthy = [e for e in warn if invocation(e) in healthy_ids]
+    t.check(bool(warn) and any("crash_segv" in e["MESSAGE"] for e in warn),
+            f"journalctl -p warning -u housebrain-periodic shows the crash ({len(warn)} lines)")
+    t.check(not from_healthy, "... and nothing from the healthy ticks",
+            "\n".join(e["MESSAGE"] for e in from_healthy))
+    print("--- journalctl -p warning -u housebrain-periodic")
+    print(c.run("journalctl", "--no-pager", "-o", "short-iso", "-p", "warning", "-u", SERVICE,
+                check=False).stdout.rstrip())
+    print("--- journalctl -u " + FAILURE_UNIT)
+    print(c.run("journalctl", "--no-pager", "-o", "short-iso", "-u", FAILURE_UNIT,
+                check=False).stdout.rstrip())
+
+    # The healthy tasks' own output: one marker line per run of the task.
+    all_runs = [r for r in runs(c) if r.result]
+    marker = c.run("cat", f"{STATE_DIR}/tasks/first/marker", check=False).stdout.splitlines()
+    t.check(len(all_runs) <= len(marker) <= len(all_runs) + 1,
+            f"task 'first' wrote {len(marker)} marker lines in {len(all_runs)} completed runs")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cmake", required=True)
+    ap.add_argument("--build", required=True, help="build tree to install the runtime component from")
+    ap.add_argument("--ok-plugin", required=True, help="ok_marker fixture .so")
+    ap.add_argument("--crash-plugin", required=True, help="crash_segv fixture .so")
+    ap.add_argument("--period", type=int, default=10, help="timer period in seconds (default 10)")
+    ap.add_argument("--keep", action="store_true", help="keep the scratch directory")
+    args = ap.parse_args()
+
+    if os.geteuid() != 0:
+        print("SKIP: needs root to create namespaces and mounts")
+        return SKIP
+    work = tempfile.mkdtemp(prefix="hb-e2e.")
+    c = Container(work)
+    t = Checks()
+    try:
+        stage_tree(args, work + "/stage")
+        pid = c.start(work + "/stage")
+        print(f"container up: systemd PID {pid}; timer every {args.period}s")
+        scenario(c, args, t)
+    except Exception as e:  # report, then still power off
+        t.check(False, f"scenario aborted: {e}")
+        if c.started:
+            print(c.run("journalctl", "--no-pager", "-b", "-n", "80", check=False).stdout)
+    finally:
+        t.check(c.stop(), "container powered off; no process left behind")
+        if args.keep:
+            print("scratch directory kept: " + work)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    print(f"{'FAILED' if t.failed else 'PASSED'}: {t.failed} check(s) failed")
+    return 1 if t.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
