@@ -33,7 +33,7 @@ CONTAINER = os.path.join(HERE, "container.sh")
 SERVICE = "housebrain-periodic.service"
 TIMER = "housebrain-periodic.timer"
 FAILURE_UNIT = "housebrain-periodic-failure@housebrain-periodic.service.service"
-CONF_DIR = "/etc/housebrain-periodic"
+CONF_DIR = "/etc/housebrain-periodic"  # --conf-dir: where the installed unit makes the host look
 PLUGINS_DIR = CONF_DIR + "/plugins"
 STATE_DIR = "/var/lib/housebrain-periodic"
 FAILURES_LOG = "/var/log/housebrain-periodic/failures.log"
@@ -295,14 +295,19 @@ def scenario(c, args, t):
 
 
 def main():
+    global CONF_DIR, PLUGINS_DIR
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cmake", required=True)
     ap.add_argument("--build", required=True, help="build tree to install the runtime component from")
     ap.add_argument("--ok-plugin", required=True, help="ok_marker fixture .so")
     ap.add_argument("--crash-plugin", required=True, help="crash_segv fixture .so")
+    ap.add_argument("--conf-dir", default=CONF_DIR,
+                    help="directory of the manifest the installed service reads")
     ap.add_argument("--period", type=int, default=10, help="timer period in seconds (default 10)")
     ap.add_argument("--keep", action="store_true", help="keep the scratch directory")
     args = ap.parse_args()
+    CONF_DIR = args.conf_dir
+    PLUGINS_DIR = CONF_DIR + "/plugins"
 
     if os.geteuid() != 0:
         print("SKIP: needs root to create namespaces and mounts")
