@@ -603,9 +603,7 @@ int action_dry_run(World& w) {
         std::string verdict;
         const std::string problem = plugin_problem(t);
         if (!problem.empty() && t.report.outcome != Outcome::ok) {
-            verdict = fmt::format("would fail: plugin {} {}", t.spec->plugin,
-                                  t.report.outcome == Outcome::refused ? "refused because it " + t.report.message.substr(t.spec->plugin.size() + 1)
-                                                                       : "- " + problem);
+            verdict = fmt::format("would fail: {}", problem);
         } else if (t.due.due) {
             verdict = "would run: " + t.due.reason;
         } else {

@@ -148,7 +148,7 @@ void classify(TaskReport& report, const RunEvents& ev, const ChildExit& ex, cons
     if (ex.timed_out)
         return set(Outcome::timed_out, "did not finish within " + std::to_string(timeout_s) + "s; " + how +
                                            (ex.unreaped ? " (still not reaped)" : ""));
-    if (ex.signal) return set(Outcome::crashed, "crashed: " + signal_name(ex.signal));
+    if (ex.signal) return set(Outcome::crashed, "killed by " + signal_name(ex.signal));
     if (!ex.protocol_error.empty()) return set(Outcome::no_result, ex.protocol_error);
     return set(Outcome::no_result, "exited with status " + std::to_string(ex.status) +
                                        " without reporting a result (exit() inside run?)");
@@ -207,7 +207,7 @@ TaskReport run_task(const TaskRequest& request) {
         const bool missing = checked.error().message == "does not exist";
         report.outcome = missing ? Outcome::missing : Outcome::refused;
         report.message = missing ? "plugin file " + (request.plugins_dir / request.plugin_file).string() + " does not exist"
-                                 : request.plugin_file + " " + checked.error().message;
+                                 : "plugin " + request.plugin_file + " refused: " + checked.error().message;
         return finish();
     }
     report.identity = checked->identity;

@@ -36,8 +36,8 @@ TEST(Core, SegfaultAbortAndHangAreReportedAndTheOthersComplete) {
     auto r = sb.run();
     EXPECT_EQ(r.exit_code, 1) << r.err;
     for (auto m : {"first", "second", "third", "fourth"}) EXPECT_TRUE(fs::exists(sb.marker(m))) << m << "\n" << r.err;
-    EXPECT_NE(r.err.find("task 'segv' crashed: crashed: SIGSEGV"), std::string::npos) << r.err;
-    EXPECT_NE(r.err.find("task 'abort' crashed: crashed: SIGABRT"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("task 'segv' crashed: killed by SIGSEGV"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("task 'abort' crashed: killed by SIGABRT"), std::string::npos) << r.err;
     EXPECT_NE(r.err.find("task 'hang' timed-out"), std::string::npos) << r.err;
 }
 
