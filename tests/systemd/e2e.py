@@ -13,7 +13,11 @@ wants the timer. Nothing starts the service but the timer. Then:
   3. a plugin that segfaults is contained: the other tasks of that run still succeed, the crash
      is in the journal at priority err, the unit fails and its OnFailure= handler records it;
   4. `journalctl -p warning -u housebrain-periodic` shows the failures, nothing from healthy ticks;
-  5. the container powers off and leaves no process behind.
+  5. a task's grandchild that left its process group with setsid() does not outlive the run;
+  6. `systemctl stop` during a task that ignores SIGTERM: the host (alone signalled, KillMode=mixed)
+     stops the task, records it as interrupted and exits before systemd's stop timeout, leaving
+     nothing in the unit's cgroup;
+  7. the container powers off and leaves no process behind.
 
 Exit status: 0 pass, 1 fail, 77 skip (this machine cannot host the container; reason printed).
 """
@@ -182,7 +186,8 @@ def stage_tree(args, stage):
 plugins_dir = "plugins"
 # debug: the host logs each task's outcome, which is how the test sees the order.
 log_level = "debug"
-default_timeout = "30s"
+# Long enough that the hanging task of step 6 is still running when the test stops the unit.
+default_timeout = "50s"
 
 [[task]]
 name = "{MANIFEST_TASKS[0]}"
@@ -200,6 +205,8 @@ plugin = "ok_marker"
     # Files to drop in later, kept outside the plugins directory until then.
     shutil.copyfile(args.ok_plugin, stage + CONF_DIR + "/late.so.e2e")
     shutil.copyfile(args.crash_plugin, stage + CONF_DIR + "/crash_segv.so.e2e")
+    shutil.copyfile(args.linger_plugin, stage + CONF_DIR + "/setsid_linger.so.e2e")
+    shutil.copyfile(args.hang_plugin, stage + CONF_DIR + "/zz_hang.so.e2e")
     write(stage + f"/etc/systemd/system/{TIMER}.d/e2e.conf", f"""\
 [Timer]
 OnCalendar=
@@ -287,6 +294,50 @@ def scenario(c, args, t):
     print(c.run("journalctl", "--no-pager", "-o", "short-iso", "-u", FAILURE_UNIT,
                 check=False).stdout.rstrip())
 
+    # 5. Nothing a task starts outlives its run, not even a setsid() grandchild.
+    c.run("rm", f"{PLUGINS_DIR}/crash_segv.so")
+    t_linger = drop_in(c, "setsid_linger.so")
+    linger = wait_for_runs(c, 1, t_linger, wait)
+    if t.check(bool(linger), "a run started after setsid_linger.so was dropped in"):
+        r = linger[0]
+        t.check(dict(r.tasks()).get("setsid_linger") == "ok", f"linger {describe(r)}")
+        pid = c.run("cat", f"{STATE_DIR}/tasks/setsid_linger/grandchild.pid", check=False).stdout.strip()
+        alive = c.run("test", "-d", f"/proc/{pid}", check=False).returncode == 0 if pid else None
+        t.check(alive is False, f"the setsid() grandchild (pid {pid or '?'}) is gone after the run")
+
+    # 6. systemctl stop while a task ignores SIGTERM.
+    t_hang = drop_in(c, "zz_hang.so")
+    deadline = time.monotonic() + wait
+    running = None
+    while running is None and time.monotonic() < deadline:
+        # zz_hang runs last (drop-ins in file-name order): once setsid_linger is reported and the
+        # run has not finished, zz_hang is the task in progress.
+        for r in runs(c):
+            if r.start > t_hang and not r.result and "setsid_linger" in dict(r.tasks()):
+                running = r
+        if running is None:
+            time.sleep(0.5)
+    if t.check(running is not None, "a run is busy in the hanging task"):
+        time.sleep(1)
+        stop = c.run("systemctl", "stop", SERVICE, check=False)
+        t.check(stop.returncode == 0, "systemctl stop housebrain-periodic.service returned",
+                stop.stderr)
+        r = next((x for x in runs(c) if x.inv == running.inv), running)
+        msgs = [(int(e.get("PRIORITY", 6)), e["MESSAGE"]) for e in r.entries]
+        interrupted = [m for p, m in msgs if p == 4 and "task 'zz_hang' interrupted" in m]
+        t.check(bool(interrupted), "the host recorded the task as interrupted at priority warning: "
+                + (interrupted[0] if interrupted else "(nothing)"), "\n".join(m for _, m in msgs))
+        t.check(any("stopped early on SIGTERM" in m for _, m in msgs),
+                "the host logged its own early stop", "\n".join(m for _, m in msgs))
+        forced = [m for _, m in msgs if "timed out" in m or "with signal SIGKILL" in m]
+        t.check(not forced, "systemd never had to time out or SIGKILL anything", "\n".join(forced))
+        cg = c.run("systemctl", "show", "-P", "ControlGroup", SERVICE, check=False).stdout.strip()
+        procs = c.run("cat", f"/sys/fs/cgroup{cg}/cgroup.procs", check=False).stdout.split() if cg else []
+        t.check(not procs, "nothing left in the unit's cgroup", " ".join(procs))
+        result = c.run("systemctl", "show", "-P", "Result", SERVICE, check=False).stdout.strip()
+        print(f"   (after the stop: Result={result}; " + "; ".join(
+            m for _, m in msgs if "zz_hang" in m or "stopped early" in m or "Stopped" in m) + ")")
+
     # The healthy tasks' own output: one marker line per run of the task.
     all_runs = [r for r in runs(c) if r.result]
     marker = c.run("cat", f"{STATE_DIR}/tasks/first/marker", check=False).stdout.splitlines()
@@ -303,6 +354,8 @@ def main():
     ap.add_argument("--crash-plugin", required=True, help="crash_segv fixture .so")
     ap.add_argument("--conf-dir", default=CONF_DIR,
                     help="directory of the manifest the installed service reads")
+    ap.add_argument("--linger-plugin", required=True, help="setsid_linger fixture .so")
+    ap.add_argument("--hang-plugin", required=True, help="hang fixture .so")
     ap.add_argument("--period", type=int, default=10, help="timer period in seconds (default 10)")
     ap.add_argument("--keep", action="store_true", help="keep the scratch directory")
     args = ap.parse_args()
