@@ -1,12 +1,13 @@
 #!/bin/sh
-# package_test.sh CMAKE CPACK BUILD_DIR PACKAGING_DIR BINARY UNIT_DIR PLUGINS_DIR INCLUDE_DIR
+# package_test.sh CMAKE CPACK BUILD_DIR PACKAGING_DIR BINARY UNIT_DIR PLUGINS_DIR INCLUDE_DIR OUT_DIR
 #
 # Runs CPack in the build tree and checks the two Debian packages with dpkg-deb: each holds
 # exactly what `cmake --install --component` installs (binary, plugins, units / headers), the
 # runtime package carries the maintainer scripts from PACKAGING_DIR, and has dependencies.
+# The packages are left in OUT_DIR (emptied first) for package_install.py.
 set -eu
 here=$(dirname "$0")
-cmake=$1 cpack=$2 build=$3 packaging=$4 binary=$5 unit_dir=$6 plugins_dir=$7 include_dir=$8
+cmake=$1 cpack=$2 build=$3 packaging=$4 binary=$5 unit_dir=$6 plugins_dir=$7 include_dir=$8 out=${9:?OUT_DIR}
 
 command -v dpkg-deb >/dev/null || { echo "SKIP: dpkg-deb not installed"; exit 77; }
 
@@ -15,15 +16,18 @@ trap 'rm -rf "$work"' EXIT
 status=0
 fail() { echo "FAIL: $*"; status=1; }
 
-if ! "$cpack" --config "$build/CPackConfig.cmake" -B "$work/out" >"$work/cpack.log" 2>&1; then
+rm -rf "$out"
+mkdir -p "$out"
+if ! "$cpack" --config "$build/CPackConfig.cmake" -B "$work/cpack" >"$work/cpack.log" 2>&1; then
   cat "$work/cpack.log"
   echo "FAIL: cpack"
   exit 1
 fi
 
+cp "$work"/cpack/*.deb "$out"/
 one_deb() {
-  set -- "$work"/out/"$1"_*.deb
-  [ $# -eq 1 ] && [ -f "$1" ] || { ls "$work/out" >&2; return 1; }
+  set -- "$out/$1"_*.deb
+  [ $# -eq 1 ] && [ -f "$1" ] || { ls "$out" >&2; return 1; }
   echo "$1"
 }
 runtime=$(one_deb housebrain-periodic) || { echo "FAIL: no single housebrain-periodic_*.deb"; exit 1; }
