@@ -124,8 +124,13 @@ std::vector<pid_t> own_children() {
 void sweep(pid_t pgid) {
     if (pgid > 0) ::kill(-pgid, SIGKILL);
     for (int round = 0; round < 64; ++round) {
-        while (::waitpid(-1, nullptr, WNOHANG) > 0) {
+        pid_t r = 0;
+        while ((r = ::waitpid(-1, nullptr, WNOHANG)) > 0) {
         }
+        // No child at all: as a subreaper we inherit every orphaned descendant of the task before
+        // the task itself can be reaped, so nothing escaped and the /proc scan (the costliest part
+        // of a no-op task's supervision) is not needed.
+        if (r < 0 && errno == ECHILD) return;
         const auto kids = own_children();
         if (kids.empty()) return;
         for (pid_t k : kids) {
