@@ -2,8 +2,12 @@
 // per-task last run, outcome, streaks, quarantine, and a bounded history of runs.
 //
 // Durability: WAL mode, synchronous=FULL, one transaction per task result, so a kill at any moment
-// leaves the old or the new state. A missing, corrupt, zero-length or newer-version database is
-// moved aside (renamed with a timestamp suffix) with a warning, and a fresh one is started.
+// leaves the old or the new state. A corrupt, zero-length, garbage or newer-version database is
+// moved aside (renamed to `state.sqlite3.bad-<UTC YYYYmmddTHHMMSS>`, or `.newer-...` for a newer
+// schema, together with its -wal/-shm files) with a warning, and a fresh one is started.
+//
+// One StateStore per process and per database (the run lock guarantees one host at a time). It is
+// not thread-safe. A forked child must not use it; its destructor in a forked child does nothing.
 #pragma once
 
 #include <cstdint>
@@ -32,7 +36,9 @@ struct TaskState {
     int64_t retries_used = 0;          // retry_on_failure attempts since the last scheduled run
     std::optional<int64_t> quarantined_until_us;
     std::string plugin_identity;  // identity of the plugin file at the last run (dev:ino:size:mtime)
-    std::map<std::string, int64_t> runs_by_outcome;  // totals, for metrics
+    // Totals, for metrics. Filled by load()/load_all(); ignored by save_*(): the store keeps the
+    // totals itself (save_result() counts record.outcome).
+    std::map<std::string, int64_t> runs_by_outcome;
 };
 
 struct RunRecord {
@@ -64,14 +70,17 @@ public:
     Result<std::optional<TaskState>> load(const std::string& task);
 
     // In one transaction: replace the task's state with `state`, append `record` to the history
-    // (when record.run_id is non-empty), increment runs_by_outcome[record.outcome], and trim the
-    // task's history to the newest `history_limit` rows.
+    // (when record.run_id is non-empty), increment runs_by_outcome[record.outcome] (when the
+    // outcome is non-empty), and trim the task's history to the newest `history_limit` rows
+    // (by start_us; 0 or less keeps none). The task is state.task; record.task may be empty, and
+    // otherwise must equal it. On error nothing is changed (the transaction is rolled back).
     Result<void> save_result(const TaskState& state, const RunRecord& record, int64_t history_limit);
 
-    // Replace the task's state only (quarantine changes, retries), in one transaction.
+    // Replace the task's state only (quarantine changes, retries), in one transaction. History and
+    // totals are untouched.
     Result<void> save_state(const TaskState& state);
 
-    // Newest first; task empty means all tasks. At most `limit` rows.
+    // Newest first (by start_us); task empty means all tasks. At most `limit` rows.
     Result<std::vector<RunRecord>> history(const std::string& task, int64_t limit);
 
     // Forget streaks, retries and quarantine of a task (history and totals are kept). Returns false
