@@ -1,11 +1,12 @@
 #include "manifest.h"
 
+#include <fcntl.h>
 #include <toml++/toml.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <set>
 #include <sstream>
 
@@ -259,14 +260,25 @@ Result<Manifest> parse_manifest(std::string_view text, const fs::path& source, c
 }
 
 Result<Manifest> load_manifest(const fs::path& file, const fs::path& fallback_plugins_dir) {
-    std::ifstream in(file, std::ios::binary);
-    if (!in) return fail(file.string() + ": cannot open manifest: " + std::strerror(errno));
+    // POSIX reads, not an ifstream: a read error (EIO, or EISDIR for a directory, which opens fine)
+    // must fail the load instead of leaving a half-read text that may parse as a valid manifest.
+    const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return fail(file.string() + ": cannot open manifest: " + std::strerror(errno));
     std::string text;
     char buf[65536];
-    while (in.read(buf, sizeof buf) || in.gcount() > 0) {
-        text.append(buf, static_cast<size_t>(in.gcount()));
+    for (;;) {
+        const ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            const int e = errno;
+            ::close(fd);
+            return fail(file.string() + ": cannot read manifest: " + std::strerror(e));
+        }
+        if (n == 0) break;
+        text.append(buf, static_cast<size_t>(n));
         if (text.size() > kMaxManifestBytes) break;
     }
+    ::close(fd);
     return parse_manifest(text, file, fallback_plugins_dir);
 }
 
