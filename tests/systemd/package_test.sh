@@ -1,5 +1,6 @@
 #!/bin/sh
 # package_test.sh CMAKE CPACK BUILD_DIR PACKAGING_DIR BINARY UNIT_DIR PLUGINS_DIR INCLUDE_DIR OUT_DIR
+#                 CONFIG_DIR
 #
 # Runs CPack in the build tree and checks the two Debian packages with dpkg-deb: each holds
 # exactly what `cmake --install --component` installs (binary, plugins, units / headers), the
@@ -7,7 +8,7 @@
 # The packages are left in OUT_DIR (emptied first) for package_install.py.
 set -eu
 here=$(dirname "$0")
-cmake=$1 cpack=$2 build=$3 packaging=$4 binary=$5 unit_dir=$6 plugins_dir=$7 include_dir=$8 out=${9:?OUT_DIR}
+cmake=$1 cpack=$2 build=$3 packaging=$4 binary=$5 unit_dir=$6 plugins_dir=$7 include_dir=$8 out=${9:?OUT_DIR} config_dir=${10:?CONFIG_DIR}
 
 command -v dpkg-deb >/dev/null || { echo "SKIP: dpkg-deb not installed"; exit 77; }
 
@@ -71,6 +72,13 @@ if [ "$plugins" -gt 0 ]; then
   echo "ok: $(basename "$runtime") has $plugins plugins in $plugins_dir"
 else
   fail "$(basename "$runtime") has no plugin in $plugins_dir"
+fi
+# The example manifest, where the installed service reads it, kept across upgrades (conffile).
+must_have "$runtime" "$config_dir/manifest.toml"
+if dpkg-deb -I "$runtime" conffiles 2>/dev/null | grep -qxF "$config_dir/manifest.toml"; then
+  echo "ok: $config_dir/manifest.toml is a conffile"
+else
+  fail "$config_dir/manifest.toml is not listed in conffiles"
 fi
 must_have "$dev" "$include_dir/housebrain/plugin.h"
 must_have "$dev" "$include_dir/housebrain/plugin.hpp"
