@@ -19,6 +19,8 @@
 
 #include "unique_fd.h"
 
+extern char** environ;
+
 namespace hb {
 
 namespace {
@@ -49,7 +51,7 @@ void apply_limit(int resource, const std::optional<uint64_t>& value) {
 
 // Runs in the forked child: becomes its own process group, arranges descriptors and environment.
 [[noreturn]] void become_task(pid_t parent, int channel_w, int control_r, int output_w, const ChildSetup& setup,
-                              const ChildBody& body) {
+                              char** envp, const ChildBody& body) {
     g_wake_fd = -1;
     ::setpgid(0, 0);
     // Die with the host: a task must not outlive a host killed with SIGKILL.
@@ -85,12 +87,33 @@ void apply_limit(int resource, const std::optional<uint64_t>& value) {
     apply_limit(RLIMIT_CPU, setup.limits.cpu_seconds);
     apply_limit(RLIMIT_NPROC, setup.limits.processes);
 
-    ::clearenv();
-    for (const auto& [k, v] : setup.env) ::setenv(k.c_str(), v.c_str(), 1);
+    environ = envp;
 
     const int rc = body();
     ::_exit(rc);
 }
+
+// The child's environment as "KEY=value" strings, built before fork() so that the child does not
+// allocate for it (clearenv + setenv in the child cost ~12% of a no-op task's child CPU, mostly in
+// copy-on-write faults of heap pages). Same result as setenv() in order: a later entry replaces
+// an earlier one with the same key; a key setenv() would refuse (empty, or with '=') is left out.
+struct ChildEnvironment {
+    explicit ChildEnvironment(const std::vector<std::pair<std::string, std::string>>& env) {
+        strings.reserve(env.size());
+        for (size_t i = 0; i < env.size(); ++i) {
+            const std::string& k = env[i].first;
+            if (k.empty() || k.find('=') != std::string::npos) continue;
+            const bool replaced = std::any_of(env.begin() + static_cast<std::ptrdiff_t>(i) + 1, env.end(),
+                                              [&](const auto& later) { return later.first == k; });
+            if (!replaced) strings.push_back(k + "=" + env[i].second);
+        }
+        pointers.reserve(strings.size() + 1);
+        for (auto& s : strings) pointers.push_back(s.data());
+        pointers.push_back(nullptr);
+    }
+    std::vector<std::string> strings;
+    std::vector<char*> pointers;
+};
 
 // Children of this process (we are a subreaper, so orphaned task descendants land here).
 std::vector<pid_t> own_children() {
@@ -177,6 +200,11 @@ private:
         if (!pending_.empty()) {
             kept_ += pending_.size() + (newline ? 1 : 0);
             events_.on_output(pending_);
+        } else if (newline) {
+            // The newline of a line dropped whole is dropped too, so that kept + dropped is
+            // everything the task wrote; an empty line within the cap counts as kept.
+            if (pending_dropped_ == 0 && kept_ < cap_) ++kept_;
+            else ++exit_.output_dropped;
         }
         exit_.output_dropped += pending_dropped_;
         pending_.clear();
@@ -244,10 +272,11 @@ Result<ChildExit> run_child(const ChildSetup& setup, const ChildBody& body, Chil
     if (::pipe2(out, O_CLOEXEC) != 0) return fail(std::string("pipe: ") + std::strerror(errno));
     UniqueFd out_r(out[0]), out_w(out[1]);
 
+    ChildEnvironment child_env(setup.env);
     const pid_t parent = ::getpid();
     const pid_t pid = ::fork();
     if (pid < 0) return fail(std::string("fork: ") + std::strerror(errno));
-    if (pid == 0) become_task(parent, chan_w.get(), ctrl_r.get(), out_w.get(), setup, body);
+    if (pid == 0) become_task(parent, chan_w.get(), ctrl_r.get(), out_w.get(), setup, child_env.pointers.data(), body);
 
     ::setpgid(pid, pid);  // also done by the child; whichever runs first wins the race
     chan_w.reset();
