@@ -249,7 +249,7 @@ void log_report(const World& w, const TaskSpec& spec, const TaskReport& rep, con
             log_line(LogLevel::debug, fmt::format("{} {}", head, tail));
         return;
     }
-    const bool first = before == nullptr || before->last_outcome.empty() || before->last_outcome == "ok";
+    const bool first = before != nullptr && before->last_outcome == "ok";
     const LogLevel lvl = rep.outcome == Outcome::interrupted || rep.outcome == Outcome::cancelled ? LogLevel::warning
                                                                                                     : LogLevel::error;
     log_line(lvl, fmt::format("{}: {} {}{}", head, rep.message, tail, first ? " (first failure after success)" : ""));
