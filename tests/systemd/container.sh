@@ -107,15 +107,23 @@ start() {
   grep -qw overlay /proc/filesystems || skip "kernel has no overlay file system"
   grep -qw cgroup2 /proc/filesystems || skip "kernel has no cgroup2"
   base=$(cgroup_base) || skip "no cgroup2 hierarchy mounted"
+  mkdir -p "$work"
   cg=$base/hb-e2e.$$
   mkdir "$cg" 2>/dev/null || skip "cannot create a cgroup under $base"
   echo "$cg" >"$work/cgroup"
+  # Until the container runs, a failure removes the cgroup again (stop cleans up after that).
+  trap 'rmdir "$cg" 2>/dev/null || true' EXIT
   : >"$work/console.log"
-  # Probe: can this machine create the namespaces at all? (e.g. inside a restricted container)
-  if ! unshare --mount --pid --fork --uts --ipc --net --cgroup --propagation private true 2>"$work/probe.err"; then
-    rmdir "$cg"
-    skip "cannot create namespaces: $(cat "$work/probe.err")"
+  # Probe: can this machine create the namespaces and an overlay of / at all? (Not inside an
+  # unprivileged or restricted container, for instance.)
+  mkdir -p "$work/probe"
+  if ! unshare --mount --pid --fork --uts --ipc --net --cgroup --propagation private sh -c '
+      mount -t tmpfs probe "$1" && mkdir "$1/u" "$1/w" "$1/r" &&
+      mount -t overlay probe -o "lowerdir=/,upperdir=$1/u,workdir=$1/w" "$1/r" &&
+      test -x "$1/r/lib/systemd/systemd"' sh "$work/probe" 2>"$work/probe.err"; then
+    skip "cannot create namespaces and an overlay of /: $(cat "$work/probe.err")"
   fi
+  rmdir "$work/probe"
   self=$(readlink -f "$0")
   # Enter the cgroup first so that unshare --cgroup makes it the container's cgroup root.
   sh -c 'echo $$ >"$1/cgroup.procs" && exec unshare --mount --pid --fork --uts --ipc \
@@ -137,6 +145,19 @@ start() {
     sleep 0.1
   done
   echo "$pid" >"$work/pid1"
+  trap - EXIT
+  # Wait for the boot to finish (its bus is up once is-system-running answers at all), so that
+  # callers see /run/systemd/system, a working systemctl and the target's units started.
+  i=0
+  while :; do
+    state=$(run "$work" systemctl is-system-running --wait 2>/dev/null) || true
+    case $state in
+      running|degraded) break ;;
+    esac
+    i=$((i + 1))
+    [ $i -lt 300 ] || die "the container's systemd did not finish booting (state: ${state:-no answer})"
+    sleep 0.2
+  done
   echo "$pid"
 }
 
@@ -166,9 +187,9 @@ stop() {
       # anything left in the container's cgroup.
       kill -KILL "$upid" 2>/dev/null || true
       [ -z "$cg" ] || echo 1 >"$cg/cgroup.kill" 2>/dev/null || true
-      sleep 0.5
     fi
-    wait "$upid" 2>/dev/null || true
+    i=0
+    while kill -0 "$upid" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
   fi
   if [ -n "$cg" ]; then
     if [ -f "$cg/cgroup.procs" ] && [ -n "$(cat "$cg/cgroup.procs")" ]; then
