@@ -17,11 +17,14 @@ wants the timer. Nothing starts the service but the timer. Then:
   6. `systemctl stop` during a task that ignores SIGTERM: the host (alone signalled, KillMode=mixed)
      stops the task, records it as interrupted and exits before systemd's stop timeout, leaving
      nothing in the unit's cgroup;
-  7. the container powers off and leaves no process behind.
+  7. the installed example drop-in (django-access.conf) lets a task write to /home/admin/housebrain
+     as user admin, which the sandbox refuses without it;
+  8. the container powers off and leaves no process behind.
 
 Exit status: 0 pass, 1 fail, 77 skip (this machine cannot host the container; reason printed).
 """
 import argparse
+import glob
 import json
 import os
 import re
@@ -207,6 +210,11 @@ plugin = "ok_marker"
     shutil.copyfile(args.crash_plugin, stage + CONF_DIR + "/crash_segv.so.e2e")
     shutil.copyfile(args.linger_plugin, stage + CONF_DIR + "/setsid_linger.so.e2e")
     shutil.copyfile(args.hang_plugin, stage + CONF_DIR + "/zz_hang.so.e2e")
+    # The admin drop-in example as installed (under the doc directory of the staged tree).
+    found = glob.glob(stage + "/**/examples/systemd/django-access.conf", recursive=True)
+    if len(found) != 1:
+        raise RuntimeError(f"want one installed django-access.conf in the staged tree, found {found}")
+    args.django_dropin = found[0][len(stage):]
     write(stage + f"/etc/systemd/system/{TIMER}.d/e2e.conf", f"""\
 [Timer]
 OnCalendar=
@@ -345,6 +353,46 @@ def scenario(c, args, t):
         result = c.run("systemctl", "show", "-P", "Result", SERVICE, check=False).stdout.strip()
         print(f"   (after the stop: Result={result}; " + "; ".join(
             m for _, m in msgs if "zz_hang" in m or "stopped early" in m or "Stopped" in m) + ")")
+
+    # 7. The documented admin drop-in (examples/django-access.conf, as installed) lets tasks write
+    #    to /home/admin/housebrain as the user admin; without it the sandbox keeps /home read-only.
+    c.run("rm", f"{PLUGINS_DIR}/zz_hang.so")
+    c.run("useradd", "--create-home", "admin")
+    # World-writable, so that only the sandbox's read-only /home can stop the first write below.
+    c.run("install", "-d", "-o", "admin", "-g", "admin", "-m", "0777", "/home/admin/housebrain")
+    c.run("sh", "-c", f"""cat >>{CONF_DIR}/manifest.toml <<'EOF'
+
+[[task]]
+name = "django"
+plugin = "ok_marker"
+[task.config]
+marker = "/home/admin/housebrain/marker"
+EOF""")
+
+    def manual_run():
+        t0 = time.time()
+        c.run("systemctl", "start", SERVICE, check=False)
+        done = wait_for_runs(c, 1, t0, wait)
+        return done[-1] if done else None
+
+    def marker_owner():
+        return c.run("stat", "-c", "%U", "/home/admin/housebrain/marker", check=False).stdout.strip()
+
+    r = manual_run()
+    # (ok_marker does not check its write, so the file is the evidence, not the outcome.)
+    t.check(r is not None and "django" in dict(r.tasks()) and not marker_owner(),
+            "without the drop-in the sandbox keeps /home read-only (no marker written): "
+            + (describe(r) if r else "(no run)"))
+    example = args.django_dropin
+    c.run("install", "-D", "-m", "0644", example,
+          f"/etc/systemd/system/{SERVICE}.d/{os.path.basename(example)}")
+    c.run("systemctl", "daemon-reload")
+    r = manual_run()
+    owner = marker_owner()
+    t.check(r is not None and r.result == "done" and dict(r.tasks()).get("django") == "ok"
+            and owner == "admin",
+            f"with {os.path.basename(example)} the task writes there as admin (owner: {owner or '-'}): "
+            + (describe(r) if r else "(no run)"))
 
     # The healthy tasks' own output: one marker line per run of the task.
     all_runs = [r for r in runs(c) if r.result]
