@@ -576,7 +576,8 @@ std::string check_chain(const Chain& chain, int from, int to, bool end_of_month,
         if (c.repeat > to - from)
             return name + " repetition /" + show_value(c.repeat, usec) + " is longer than the range " + range;
         if (c.stop >= 0) {
-            if (c.stop < from || c.stop > to) return name + " " + show_value(c.stop, usec) + " is out of range " + range;
+            if (c.stop < from || c.stop > to)
+                return name + " " + show_value(c.stop, usec) + " is out of range " + range;
             if (int64_t{c.start} + c.repeat > c.stop)
                 return name + " range " + start + ".." + show_value(c.stop, usec) + " is empty or backwards";
         } else if (end_of_month && int64_t{c.start} - c.repeat < from) {
@@ -829,8 +830,10 @@ std::string relative_text(int64_t t, int64_t now) {
     auto plural = [](uint64_t n, const char* one, const char* many) {
         return std::to_string(n) + " " + (n == 1 ? one : many);
     };
-    if (d >= kYear) return plural(d / kYear, "year", "years") + " " + plural(d % kYear / kMonth, "month", "months") + suffix;
-    if (d >= kMonth) return plural(d / kMonth, "month", "months") + " " + plural(d % kMonth / kDay, "day", "days") + suffix;
+    if (d >= kYear)
+        return plural(d / kYear, "year", "years") + " " + plural(d % kYear / kMonth, "month", "months") + suffix;
+    if (d >= kMonth)
+        return plural(d / kMonth, "month", "months") + " " + plural(d % kMonth / kDay, "day", "days") + suffix;
     if (d >= kWeek) return plural(d / kWeek, "week", "weeks") + " " + plural(d % kWeek / kDay, "day", "days") + suffix;
     if (d >= 2 * kDay) return std::to_string(d / kDay) + " days" + suffix;
     if (d >= 25 * kHour) return "1 day " + std::to_string((d - kDay) / kHour) + "h" + suffix;
@@ -1029,7 +1032,11 @@ Result<Duration> parse_timespan(std::string_view text) {
         if (at(e) == '.') {
             int64_t m = multiplier / 10;
             size_t b = e + 1;
-            for (; is_digit(at(b)); ++b, m /= 10) total += (at(b) - '0') * m;
+            for (; is_digit(at(b)); ++b, m /= 10) {
+                const int64_t k = (at(b) - '0') * m;
+                if (k >= kMax - total) return bad("too large");
+                total += k;
+            }
             if (b == e + 1) return bad("expected digits after the decimal point");
         }
     }
@@ -1207,8 +1214,9 @@ std::string format_timestamp(TimePoint t, bool utc) {
     }
     constexpr std::array<const char*, 7> kSundayFirst{"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
     char buf[96];
-    std::snprintf(buf, sizeof buf, "%s %04d-%02d-%02d %02d:%02d:%02d", kSundayFirst[static_cast<size_t>(tm.tm_wday % 7)],
-                  tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    std::snprintf(buf, sizeof buf, "%s %04d-%02d-%02d %02d:%02d:%02d",
+                  kSundayFirst[static_cast<size_t>(tm.tm_wday % 7)], tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                  tm.tm_hour, tm.tm_min, tm.tm_sec);
     std::string out = buf;
     if (utc)
         out += " UTC";
@@ -1223,7 +1231,8 @@ Result<std::string> calendar_report(std::string_view expression, TimePoint base,
     if (!spec) return std::unexpected(spec.error());
     ::tzset();
     const bool local_is_utc = ::timezone == 0 && ::daylight == 0;
-    const int64_t now = std::chrono::duration_cast<Duration>(std::chrono::system_clock::now().time_since_epoch()).count();
+    const int64_t now =
+        std::chrono::duration_cast<Duration>(std::chrono::system_clock::now().time_since_epoch()).count();
     std::string out;
     auto line = [&](const std::string& label, const std::string& text) {
         char buf[32];

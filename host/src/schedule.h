@@ -16,6 +16,9 @@
 // - systemd gives up after 1000 steps of its search ("Infinite loop in calendar calculation", e.g.
 //   for "Sun *-3-25..31 02:30", which only ever falls into the spring gap); we search up to the last
 //   year systemd accepts (2199) and return nullopt beyond it.
+//
+// Not thread-safe: an expression with a zone suffix is computed by pointing TZ at that zone for the
+// duration of the call (the host is single-threaded; see schedule.cpp for why).
 #pragma once
 
 #include <chrono>

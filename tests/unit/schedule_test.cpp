@@ -304,6 +304,7 @@ TEST(Timespan, RejectsZeroNegativeInfiniteAndGarbage) {
         {"-5s", "negative"}, {"infinity", "infinity"}, {"5 fortnights", "unknown unit 'fortnights'"},
         {"1.h", "digits after the decimal point"},     {"99999999999999999999s", "too large"},
         {"300000y", "too large"},                      {"12.34.56", "unknown unit"},
+        {"292271.99999y", "too large"},
     };
     for (const auto& [text, reason] : cases) {
         auto d = hb::parse_timespan(text);
