@@ -72,9 +72,17 @@ std::string type_name(mode_t m) {
 }  // namespace
 
 Result<CheckedPlugin> open_checked_plugin(const fs::path& dir, std::string_view name) {
-    const std::string path = (dir / std::string(name)).string();
-    // O_NONBLOCK: opening a FIFO must not wait for a writer; O_NOFOLLOW: a symlink fails with ELOOP.
-    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
+    // The directory first, every time: a file is only as safe as the directory that holds it (who
+    // can write there can replace the file), and a task run opens its plugin without a fresh scan.
+    UniqueFd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!dfd.valid()) return fail("cannot open plugins directory " + dir.string() + ": " + std::strerror(errno));
+    struct stat dst {};
+    if (::fstat(dfd.get(), &dst) != 0) return fail("cannot stat plugins directory " + dir.string() + ": " + std::strerror(errno));
+    if (auto p = owner_and_mode_problem(dst, "plugins directory"); !p.empty()) return fail(p);
+    // Relative to the directory just checked. O_NONBLOCK: opening a FIFO must not wait for a
+    // writer; O_NOFOLLOW: a symlink fails with ELOOP.
+    const std::string file(name);
+    UniqueFd fd(::openat(dfd.get(), file.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
     if (!fd.valid()) {
         if (errno == ELOOP) return fail("is a symlink (plugins must be regular files)");
         if (errno == ENOENT) return fail("does not exist");
