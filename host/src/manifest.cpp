@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <set>
 #include <sstream>
@@ -237,10 +238,56 @@ private:
 
 }  // namespace
 
+namespace {
+
+// Offset of the first byte that is not part of well-formed UTF-8 (no overlong forms, surrogates or
+// code points beyond U+10FFFF), or npos. Checked before toml++ sees the text: toml++ reports such
+// a byte at the position of the character before it (the previous line for a byte at a line start).
+size_t first_invalid_utf8(std::string_view s) {
+    size_t i = 0;
+    while (i < s.size()) {
+        const auto b = static_cast<unsigned char>(s[i]);
+        size_t len = 0;
+        unsigned char lo = 0x80, hi = 0xBF;  // allowed range of the second byte
+        if (b < 0x80) len = 1;
+        else if (b >= 0xC2 && b <= 0xDF) len = 2;
+        else if (b >= 0xE0 && b <= 0xEF) {
+            len = 3;
+            if (b == 0xE0) lo = 0xA0;
+            if (b == 0xED) hi = 0x9F;
+        } else if (b >= 0xF0 && b <= 0xF4) {
+            len = 4;
+            if (b == 0xF0) lo = 0x90;
+            if (b == 0xF4) hi = 0x8F;
+        } else return i;
+        if (len > s.size() - i) return i;
+        for (size_t k = 1; k < len; ++k) {
+            const auto c = static_cast<unsigned char>(s[i + k]);
+            if (k == 1 ? (c < lo || c > hi) : (c < 0x80 || c > 0xBF)) return i;
+        }
+        i += len;
+    }
+    return std::string_view::npos;
+}
+
+}  // namespace
+
 Result<Manifest> parse_manifest(std::string_view text, const fs::path& source, const fs::path& fallback_plugins_dir) {
     const std::string name = source.string();
     if (text.size() > kMaxManifestBytes)
         return fail(name + ":1:1: manifest is larger than " + std::to_string(kMaxManifestBytes) + " bytes");
+    if (const size_t bad = first_invalid_utf8(text); bad != std::string_view::npos) {
+        const std::string_view before = text.substr(0, bad);
+        const size_t line_start = before.rfind('\n') == std::string_view::npos ? 0 : before.rfind('\n') + 1;
+        const size_t column = 1 + static_cast<size_t>(std::count_if(before.begin() + static_cast<std::ptrdiff_t>(line_start),
+                                                                    before.end(), [](char c) {
+                                                                        return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+                                                                    }));
+        char byte[8];
+        std::snprintf(byte, sizeof byte, "0x%02X", static_cast<unsigned>(static_cast<unsigned char>(text[bad])));
+        return fail(name + ":" + std::to_string(1 + std::count(before.begin(), before.end(), '\n')) + ":" +
+                    std::to_string(column) + ": not valid UTF-8 (byte " + byte + "); the manifest must be UTF-8 text");
+    }
     const fs::path abs = source.is_absolute() ? source : fs::absolute(source);
     Parser p(name, abs.parent_path());
     try {
