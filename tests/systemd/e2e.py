@@ -5,7 +5,7 @@ Boots this machine's systemd as PID 1 of a throw-away container (container.sh) w
 overlay of / with the runtime component installed on top (`cmake --install --component runtime`,
 so the units, binary and helper are exactly what a user installs), plus an e2e manifest, two
 fixture plugins, a drop-in that shortens the timer to every PERIOD seconds, and a target that
-wants the timer. Nothing starts the service but the timer. Then:
+wants the timer. Up to step 6 nothing but the timer starts the service. Then:
 
   1. two timer-triggered runs succeed and run the manifest's tasks in manifest order, and put
      nothing at priority warning or above in the journal;
@@ -17,8 +17,9 @@ wants the timer. Nothing starts the service but the timer. Then:
   6. `systemctl stop` during a task that ignores SIGTERM: the host (alone signalled, KillMode=mixed)
      stops the task, records it as interrupted and exits before systemd's stop timeout, leaving
      nothing in the unit's cgroup;
-  7. the installed example drop-in (django-access.conf) lets a task write to /home/admin/housebrain
-     as user admin, which the sandbox refuses without it;
+  7. the installed example drop-in (django-access.conf) lets tasks write to /home/admin/housebrain
+     as user admin, which the sandbox refuses without it: an ok_marker task, and the shipped exec
+     plugin running `python3 manage.py migrate` in a real Django project;
   8. the container powers off and leaves no process behind.
 
 Exit status: 0 pass, 1 fail, 77 skip (this machine cannot host the container; reason printed).
@@ -215,6 +216,11 @@ plugin = "ok_marker"
     if len(found) != 1:
         raise RuntimeError(f"want one installed django-access.conf in the staged tree, found {found}")
     args.django_dropin = found[0][len(stage):]
+    # The shipped exec plugin, as installed, for a real `python3 manage.py migrate`.
+    found = glob.glob(stage + "/**/housebrain-periodic/plugins/exec.so", recursive=True)
+    if len(found) != 1:
+        raise RuntimeError(f"want one installed exec.so in the staged tree, found {found}")
+    shutil.copyfile(found[0], stage + CONF_DIR + "/exec.so.e2e")
     write(stage + f"/etc/systemd/system/{TIMER}.d/e2e.conf", f"""\
 [Timer]
 OnCalendar=
@@ -334,6 +340,8 @@ def scenario(c, args, t):
                 break
             time.sleep(0.2)
     if t.check(running is not None, "a run is busy in the hanging task"):
+        # No new tick may start a run behind the stop (the rest of the test starts runs by hand).
+        c.run("systemctl", "stop", TIMER)
         time.sleep(0.5)
         stop = c.run("systemctl", "stop", SERVICE, check=False)
         t.check(stop.returncode == 0, "systemctl stop housebrain-periodic.service returned",
@@ -356,17 +364,29 @@ def scenario(c, args, t):
 
     # 7. The documented admin drop-in (examples/django-access.conf, as installed) lets tasks write
     #    to /home/admin/housebrain as the user admin; without it the sandbox keeps /home read-only.
+    #    A real Django project there, migrated by the shipped exec plugin.
+    project = "/home/admin/housebrain"
     c.run("rm", f"{PLUGINS_DIR}/zz_hang.so")
     c.run("useradd", "--create-home", "admin")
-    # World-writable, so that only the sandbox's read-only /home can stop the first write below.
-    c.run("install", "-d", "-o", "admin", "-g", "admin", "-m", "0777", "/home/admin/housebrain")
+    # World-writable, so that only the sandbox's read-only /home can stop the first writes below.
+    c.run("install", "-d", "-o", "admin", "-g", "admin", "-m", "0777", project)
+    c.run("runuser", "-u", "admin", "--", "django-admin", "startproject", "housebrain", project)
+    drop_in(c, "exec.so")
     c.run("sh", "-c", f"""cat >>{CONF_DIR}/manifest.toml <<'EOF'
 
 [[task]]
 name = "django"
 plugin = "ok_marker"
 [task.config]
-marker = "/home/admin/housebrain/marker"
+marker = "{project}/marker"
+
+[[task]]
+name = "django-migrate"
+plugin = "exec"
+[task.config]
+command = ["python3", "manage.py", "migrate", "--noinput"]
+cwd = "{project}"
+env = {{ PATH = "/usr/bin:/bin", DJANGO_SETTINGS_MODULE = "housebrain.settings" }}
 EOF""")
 
     def manual_run():
@@ -375,24 +395,34 @@ EOF""")
         done = wait_for_runs(c, 1, t0, wait)
         return done[-1] if done else None
 
+    def owner(path):
+        return c.run("stat", "-c", "%U", path, check=False).stdout.strip()
+
     def marker_owner():
-        return c.run("stat", "-c", "%U", "/home/admin/housebrain/marker", check=False).stdout.strip()
+        return owner(f"{project}/marker")
 
     r = manual_run()
     # (ok_marker does not check its write, so the file is the evidence, not the outcome.)
-    t.check(r is not None and "django" in dict(r.tasks()) and not marker_owner(),
-            "without the drop-in the sandbox keeps /home read-only (no marker written): "
+    t.check(r is not None and "django" in dict(r.tasks()) and not marker_owner()
+            and dict(r.tasks()).get("django-migrate") == "failed" and not owner(f"{project}/db.sqlite3"),
+            "without the drop-in the sandbox keeps /home read-only (no marker, no database): "
             + (describe(r) if r else "(no run)"))
+    if r is not None:
+        why = [e["MESSAGE"] for e in r.host_lines() if "task 'django-migrate' failed" in e["MESSAGE"]]
+        print("   (" + (why[0] if why else "no failure line") + ")")
     example = args.django_dropin
     c.run("install", "-D", "-m", "0644", example,
           f"/etc/systemd/system/{SERVICE}.d/{os.path.basename(example)}")
     c.run("systemctl", "daemon-reload")
     r = manual_run()
-    owner = marker_owner()
+    m_owner = marker_owner()
+    db_owner = owner(f"{project}/db.sqlite3")
     t.check(r is not None and r.result == "done" and dict(r.tasks()).get("django") == "ok"
-            and owner == "admin",
-            f"with {os.path.basename(example)} the task writes there as admin (owner: {owner or '-'}): "
+            and m_owner == "admin",
+            f"with {os.path.basename(example)} the task writes there as admin (owner: {m_owner or '-'}): "
             + (describe(r) if r else "(no run)"))
+    t.check(r is not None and dict(r.tasks()).get("django-migrate") == "ok" and db_owner == "admin",
+            f"... and `python3 manage.py migrate` (exec plugin) created db.sqlite3 (owner: {db_owner or '-'})")
 
     # The healthy tasks' own output: one marker line per run of the task.
     all_runs = [r for r in runs(c) if r.result]
