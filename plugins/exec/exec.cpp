@@ -74,12 +74,20 @@ Settings read_settings(const housebrain::Config& cfg) {
     return s;
 }
 
+// The command as a shell would need it typed, for log lines: echo 'a b' 'it'\''s'.
 std::string shown_command(const std::vector<std::string>& argv) {
     std::string s;
     for (const auto& a : argv) {
         if (!s.empty()) s += ' ';
-        const bool quote = a.empty() || a.find_first_of(" \t\"'\\$") != std::string::npos;
-        s += quote ? "'" + a + "'" : a;
+        const bool plain = !a.empty() && a.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                                             "0123456789_@%+=:,./-") == std::string::npos;
+        if (plain) {
+            s += a;
+            continue;
+        }
+        s += '\'';
+        for (char c : a) s += c == '\'' ? std::string("'\\''") : std::string(1, c);
+        s += '\'';
     }
     return s;
 }
@@ -197,13 +205,13 @@ public:
             if (phase == Phase::running && ctx.should_stop()) {
                 const int64_t deadline = ctx.deadline_unix_ms();
                 timed_out = deadline != 0 && now_unix_ms() >= deadline;
-                ctx.info(std::string(timed_out ? "deadline reached" : "asked to stop") + "; sending SIGTERM to '" +
-                         shown + "'");
+                ctx.info(std::string(timed_out ? "deadline reached" : "asked to stop") + "; sending SIGTERM to " +
+                         shown);
                 ::kill(-pid, SIGTERM);
                 phase = Phase::terminating;
                 kill_at = Clock::now() + kKillGrace;
             } else if (phase == Phase::terminating && Clock::now() >= kill_at) {
-                ctx.warning("'" + shown + "' still running " + std::to_string(kKillGrace.count()) +
+                ctx.warning(s.argv[0] + " still running " + std::to_string(kKillGrace.count()) +
                             " s after SIGTERM; sending SIGKILL");
                 ::kill(-pid, SIGKILL);
                 phase = Phase::killed;
@@ -253,13 +261,10 @@ public:
             return HB_STATUS_FAILED;
         }
         if (phase != Phase::running) {
-            if (timed_out) {
-                ctx.set_error(std::string("timed out; '") + shown + "' was stopped with " +
-                              (phase == Phase::killed ? "SIGKILL" : "SIGTERM"));
-                return HB_STATUS_FAILED;
-            }
-            ctx.set_error(std::string("stopped on request; '") + shown + "' was stopped with " +
-                          (phase == Phase::killed ? "SIGKILL" : "SIGTERM"));
+            // CANCELLED either way: the host tells a deadline (outcome "timed-out") from a shutdown.
+            const std::string how = std::string(phase == Phase::killed ? "SIGKILL" : "SIGTERM");
+            ctx.set_error(std::string(timed_out ? "deadline reached" : "stopped on request") + "; '" + s.argv[0] +
+                          "' was stopped with " + how);
             return HB_STATUS_CANCELLED;
         }
         const std::string& tail = err_log.tail();
@@ -273,7 +278,7 @@ public:
             ctx.set_error("exited with status " + std::to_string(code) + (tail.empty() ? "" : ": " + tail));
             return HB_STATUS_FAILED;
         }
-        ctx.debug("'" + shown + "' exited with status 0");
+        ctx.debug(shown + " exited with status 0");
         return HB_STATUS_OK;
     }
 

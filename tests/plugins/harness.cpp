@@ -361,4 +361,29 @@ HostRun run_program(const std::string& binary, const std::vector<std::string>& a
     return result;
 }
 
+HostSandbox::HostSandbox() {
+    fs::create_directories(root() / "plugins");
+    fs::create_directories(root() / "state");
+    fs::create_directories(data());
+    // Copies, not links: the host refuses hard-linked and symlinked plugin files.
+    for (const char* so : {HB_TEST_PLUGIN_DISK_SPACE, HB_TEST_PLUGIN_EXEC, HB_TEST_PLUGIN_HEARTBEAT,
+                           HB_TEST_PLUGIN_RETENTION, HB_TEST_PLUGIN_SQLITE_MAINTENANCE}) {
+        const fs::path to = root() / "plugins" / fs::path(so).filename();
+        fs::copy_file(so, to);
+        fs::permissions(to, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                                fs::perms::others_read | fs::perms::others_exec);
+    }
+    fs::permissions(root(), fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                                fs::perms::others_read | fs::perms::others_exec);
+}
+
+void HostSandbox::write_manifest(const std::string& tasks) const {
+    write_file(root() / "manifest.toml", "[settings]\nplugins_dir = \"plugins\"\nstate_dir = \"state\"\n"
+                                         "log_level = \"info\"\n\n" + tasks);
+}
+
+HostRun HostSandbox::run_task(const std::string& task) const {
+    return run_program(HB_HOST_BINARY, {"--config", (root() / "manifest.toml").string(), "--run-task", task});
+}
+
 }  // namespace hbtest

@@ -83,4 +83,20 @@ struct HostRun {
 // Runs `binary args...` with a bounded wait; captures stdout and stderr.
 HostRun run_program(const std::string& binary, const std::vector<std::string>& args);
 
+// A private installation for the real binary: <root>/plugins holding copies of the shipped
+// plugins, <root>/state, <root>/data for the tasks' files, and <root>/manifest.toml.
+class HostSandbox {
+public:
+    HostSandbox();
+    [[nodiscard]] const std::filesystem::path& root() const { return dir_.path(); }
+    [[nodiscard]] std::filesystem::path data() const { return dir_.path() / "data"; }
+    // Writes the manifest: a [settings] table pointing at this sandbox, then `tasks` ([[task]]...).
+    void write_manifest(const std::string& tasks) const;
+    // housebrain-periodic --config <manifest> --run-task <task>
+    [[nodiscard]] HostRun run_task(const std::string& task) const;
+
+private:
+    TempDir dir_;
+};
+
 }  // namespace hbtest
