@@ -557,41 +557,46 @@ int action_list(World& w) {
 }
 
 int action_check(World& w) {
+    // Quiet (the unit's ExecStartPre=): silence when all is well, each problem a warning in the log.
+    const bool quiet = w.opts.quiet;
     int problems = 0;
-    if (!w.inventory.dir_problem.empty()) {
-        std::cout << "problem: plugins directory: " << w.inventory.dir_problem << '\n';
+    auto problem = [&](const std::string& text) {
         ++problems;
-    }
+        if (quiet) log_line(LogLevel::warning, "check: " + text);
+        else std::cout << "problem: " << text << '\n';
+    };
+    auto note = [&](const std::string& text) {
+        if (!quiet) std::cout << text << '\n';
+    };
+    if (!w.inventory.dir_problem.empty()) problem("plugins directory: " + w.inventory.dir_problem);
     for (const auto& spec : w.tasks) {
         const TaskReport r = describe(w, spec);
         if (r.outcome == Outcome::ok && r.descriptor) {
-            std::cout << fmt::format("ok:      task '{}': {} {} from {}\n", spec.name, r.descriptor->name,
-                                     r.descriptor->version, spec.plugin);
+            note(fmt::format("ok:      task '{}': {} {} from {}", spec.name, r.descriptor->name, r.descriptor->version,
+                             spec.plugin));
             const std::string expr = spec.schedule || spec.every ? "" : r.descriptor->default_schedule;
             if (!expr.empty()) {
-                if (auto c = CalendarSpec::parse(expr); !c) {
-                    std::cout << fmt::format("problem: task '{}': plugin suggests an invalid schedule: {}\n",
-                                             spec.name, c.error().message);
-                    ++problems;
-                }
+                if (auto c = CalendarSpec::parse(expr); !c)
+                    problem(fmt::format("task '{}': plugin suggests an invalid schedule: {}", spec.name,
+                                        c.error().message));
             }
         } else {
-            std::cout << fmt::format("problem: task '{}' ({}): {}: {}\n", spec.name, spec.plugin,
-                                     outcome_name(r.outcome), r.message);
-            ++problems;
+            problem(fmt::format("task '{}' ({}): {}: {}", spec.name, spec.plugin, outcome_name(r.outcome), r.message));
         }
     }
     std::set<std::string> used;
     for (const auto& t : w.tasks) used.insert(t.plugin);
     for (const auto& f : w.inventory.files) {
-        if (f.verdict == FileVerdict::refused && !used.contains(f.name)) {
-            std::cout << fmt::format("problem: {} refused: {}\n", f.name, f.reason);
-            ++problems;
-        } else if (f.verdict == FileVerdict::ignored) {
-            std::cout << fmt::format("ignored: {}: {}\n", f.name, f.reason);
-        }
+        if (f.verdict == FileVerdict::refused && !used.contains(f.name))
+            problem(fmt::format("{} refused: {}", f.name, f.reason));
+        else if (f.verdict == FileVerdict::ignored)
+            note(fmt::format("ignored: {}: {}", f.name, f.reason));
     }
-    std::cout << (problems ? fmt::format("{} problem(s) found\n", problems) : std::string("manifest and plugins ok\n"));
+    if (problems) {
+        if (!quiet) std::cout << fmt::format("{} problem(s) found\n", problems);
+    } else {
+        note("manifest and plugins ok");
+    }
     return problems ? kExitTaskFailed : kExitOk;
 }
 

@@ -28,6 +28,7 @@ Result<Options> parse_command_line(int argc, const char* const* argv) {
         ("state-dir", po::value<std::string>(), "state directory (overrides the manifest and $STATE_DIRECTORY)")
         ("log-level", po::value<std::string>(), "debug, info, warning or error (overrides the manifest)")
         ("json", "with --list, --history or --dry-run: print JSON")
+        ("quiet,q", "with --check: print nothing when all is well, and log each problem as a warning (for ExecStartPre=)")
         (",n", po::value<int64_t>(), "with --history: number of runs (default 20)")
         ("base-time", po::value<std::string>(), "with --calendar: start from this time (\"YYYY-MM-DD HH:MM:SS [zone]\" or @unix)")
         ("iterations", po::value<int>(), "with --calendar: number of elapses (default 5)")
@@ -79,6 +80,7 @@ Result<Options> parse_command_line(int argc, const char* const* argv) {
         *o.log_level != "error")
         return fail("--log-level must be debug, info, warning or error");
     o.json = vm.count("json") > 0;
+    o.quiet = vm.count("quiet") > 0;
     if (auto t = str("run-task")) o.task = *t;
     if (auto t = str("reset")) o.task = *t;
     if (auto t = str("history")) o.task = *t;

@@ -18,6 +18,7 @@ struct Options {
     std::optional<std::string> state_dir;
     std::optional<std::string> log_level;
     bool json = false;
+    bool quiet = false;  // --check: print nothing when all is well; problems go to the log
     std::string task;  // --run-task, --reset, --history
     int64_t history_limit = 20;
     std::string calendar;  // --calendar

@@ -220,3 +220,20 @@ TEST(Core, UsageErrorsExitTwo) {
     EXPECT_EQ(v.exit_code, 0);
     EXPECT_NE(v.out.find("plugin ABI 1.0"), std::string::npos);
 }
+
+TEST(Core, QuietCheckForExecStartPrePrintsNothingWhenHealthyAndWarnsOfEachProblem) {
+    Sandbox sb;
+    sb.add_fixture("ok_marker");
+    sb.write_manifest(ok_task(sb, "a"));
+    auto good = sb.run({"--check", "--quiet"});
+    EXPECT_EQ(good.exit_code, 0);
+    EXPECT_EQ(good.out, "");
+    EXPECT_EQ(good.err, "");
+    sb.add_fixture("no_entry");
+    auto bad = sb.run({"--check", "--quiet"});
+    EXPECT_EQ(bad.exit_code, 1);
+    EXPECT_EQ(bad.out, "");
+    EXPECT_NE(bad.err.find("warning check: task 'no_entry' (no_entry.so): load-error: no entry symbol"),
+              std::string::npos)
+        << bad.err;
+}
