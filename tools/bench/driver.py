@@ -79,12 +79,16 @@ class Runner:
             check(proc.returncode, out_text, err_text)
         elif proc.returncode != 0:
             raise BenchError(f"{argv[0]} exited with {proc.returncode}: {err_text[-2000:]}")
-        hwm = None
+        hwm = self_cpu = None
         if os.path.exists(hwm_path):
             with open(hwm_path, encoding="ascii") as f:
-                m = re.search(r"VmHWM:\s+(\d+) kB", f.read())
-                hwm = int(m.group(1)) if m else None
-        return {"cpu": ru.ru_utime + ru.ru_stime, "wall": wall, "hwm_kib": hwm, "maxrss_kib": ru.ru_maxrss}
+                text = f.read()
+            m = re.search(r"VmHWM:\s+(\d+) kB", text)
+            hwm = int(m.group(1)) if m else None
+            m = re.search(r"SelfCPU: (\d+)", text)
+            self_cpu = int(m.group(1)) / 1e6 if m else None
+        return {"cpu": ru.ru_utime + ru.ru_stime, "self_cpu": self_cpu, "wall": wall, "hwm_kib": hwm,
+                "maxrss_kib": ru.ru_maxrss}
 
 
 def fill_history(state_dir, per_task):
@@ -289,16 +293,18 @@ def ratio(a, b):
 
 def render(samples, sizes, reps, flood_mib, started, top, quick, notes):
     small, large = sizes
-    m = {label: {k: med(s, k) for k in ("cpu", "wall", "hwm_kib", "maxrss_kib")} for label, s in samples.items()}
+    m = {label: {k: med(s, k) for k in ("cpu", "self_cpu", "wall", "hwm_kib", "maxrss_kib")}
+         for label, s in samples.items()}
     out = [f"Measured {started:%Y-%m-%d %H:%M} UTC on {machine()}; commit {git_commit(top)}; "
            f"medians of {reps} interleaved run(s)" + (" (--quick: small N, not comparable)" if quick else "") + ".",
            "",
-           "| case | CPU (user+sys, with children) | wall | peak RSS of the process itself | CPU per task |",
-           "|---|---:|---:|---:|---:|"]
+           "| case | CPU (user+sys, with children) | of which the process itself | wall | "
+           "peak RSS of the process itself | CPU per task |",
+           "|---|---:|---:|---:|---:|---:|"]
     for label in samples:
         n = int(label.split("/")[1]) if "/" in label else None
         per = fmt_s(m[label]["cpu"] / n) if n else ""
-        out.append(f"| {label} | {fmt_s(m[label]['cpu'])} | {fmt_s(m[label]['wall'])} | "
+        out.append(f"| {label} | {fmt_s(m[label]['cpu'])} | {fmt_s(m[label]['self_cpu'])} | {fmt_s(m[label]['wall'])} | "
                    f"{fmt_kib(m[label]['hwm_kib'])} | {per} |")
 
     def cpu(label):

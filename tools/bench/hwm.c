@@ -1,7 +1,9 @@
 /*
  * Peak RSS probe, preloaded into the measured process (LD_PRELOAD=bench_hwm.so). At exit it copies
  * the VmHWM line of /proc/self/status (the kernel's high-water mark of this process's resident set,
- * excluding its children) to the file named by HB_BENCH_HWM_OUT.
+ * excluding its children) to the file named by HB_BENCH_HWM_OUT, followed by the line
+ * "SelfCPU: <microseconds>": user+system CPU of the process itself, without its children (the
+ * driver gets the total from wait4, so the children's share is the difference).
  *
  * Why not something outside the process: RUSAGE_CHILDREN / wait4 maxrss is the maximum over the
  * process and all its reaped descendants (a forked child inherits the parent's resident pages, so
@@ -13,6 +15,8 @@
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <stdio.h>
+#include <sys/resource.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -31,9 +35,16 @@ __attribute__((destructor)) static void hb_bench_report_hwm(void) {
     if (line == NULL) return;
     const char *end = strchr(line, '\n');
     const size_t len = end ? (size_t)(end - line) + 1 : strlen(line);
+    struct rusage self;
+    char cpu[64] = "";
+    if (getrusage(RUSAGE_SELF, &self) == 0) {
+        const long long us = (long long)(self.ru_utime.tv_sec + self.ru_stime.tv_sec) * 1000000LL +
+                             self.ru_utime.tv_usec + self.ru_stime.tv_usec;
+        snprintf(cpu, sizeof cpu, "SelfCPU: %lld\n", us);
+    }
     const int o = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (o < 0) return;
-    if (write(o, line, len) < 0) {
+    if (write(o, line, len) < 0 || write(o, cpu, strlen(cpu)) < 0) {
         /* nothing to do: the driver reports the figure as missing */
     }
     close(o);
