@@ -762,7 +762,11 @@ std::optional<Elapse> next_elapse(const Spec& s, int64_t after) {
     int64_t from_local = 0;  // 1970-01-01 00:00 local, for anything long before it
     if (b > -2 * kUsecPerDay) {
         const int64_t secs = floor_div(b, kUsecPerSec);
-        from_local = (secs + (utc ? 0 : offset_at(secs))) * kUsecPerSec + (b - secs * kUsecPerSec);
+        long offset = utc ? 0 : offset_at(secs);
+        // b exactly at the end of a spring-forward gap: the local times inside the gap elapse at b
+        // too, so start from the gap's beginning (the offset before it), not from after the gap.
+        if (!utc && b == secs * kUsecPerSec && offset_at(secs - 1) < offset) offset = offset_at(secs - 1);
+        from_local = (secs + offset) * kUsecPerSec + (b - secs * kUsecPerSec);
     }
     // Normally the first candidate is the answer; the bound only guards against exotic zones.
     for (int attempt = 0; attempt < 16; ++attempt) {
