@@ -13,6 +13,7 @@
 #include <array>
 #include <cerrno>
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -273,6 +274,9 @@ Result<ChildExit> run_child(const ChildSetup& setup, const ChildBody& body, Chil
     UniqueFd out_r(out[0]), out_w(out[1]);
 
     ChildEnvironment child_env(setup.env);
+    // Nothing of the host's may sit in a stdio buffer at fork(): the child flushes stdio after the
+    // task's run() and would write the host's pending output into the task's output pipe.
+    std::fflush(nullptr);
     const pid_t parent = ::getpid();
     const pid_t pid = ::fork();
     if (pid < 0) return fail(std::string("fork: ") + std::strerror(errno));

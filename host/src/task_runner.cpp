@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
@@ -53,6 +54,9 @@ int child_main(const TaskRequest& request, TimePoint start) {
     HostServices services(request.config ? *request.config : empty, request.task_name, request.run_id,
                           request.task_dir.string(), deadline_ms, sink);
     const hb_status status = loaded->descriptor->run(services.table());
+    // The child ends with _exit(), which does not flush stdio: without this, what a plugin wrote
+    // with printf or std::cout to its stdout (a pipe, so fully buffered) would be lost.
+    std::fflush(nullptr);
     write_all(kChannelFd, protocol::encode(protocol::Result{status, sink.error()}));
     return 0;
 }
