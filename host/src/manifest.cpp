@@ -270,6 +270,66 @@ size_t first_invalid_utf8(std::string_view s) {
     return std::string_view::npos;
 }
 
+// Offset of the first non-ASCII character that is neither in a string nor in a comment, or npos.
+// TOML allows them nowhere else, and toml++ 3.3 must not see one there: its whitespace test hits
+// TOML_UNREACHABLE (undefined behaviour) for many code points, e.g. U+00A7 or U+03E3 after a key
+// (upstream issue marzer/tomlplusplus#190, fixed after 3.3; found by tests/fuzz). The same test
+// runs on the first character after a line-ending backslash in a """ string: `in_string` is set
+// when the character is there. Expects valid UTF-8; an unterminated string ends the scan.
+size_t non_ascii_outside_strings(std::string_view s, bool& in_string) {
+    const size_t n = s.size();
+    auto at = [&](size_t i) { return i < n ? s[i] : '\0'; };
+    auto triple = [&](size_t i, char q) { return at(i) == q && at(i + 1) == q && at(i + 2) == q; };
+    auto space = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
+    size_t i = 0;
+    while (i < n) {
+        const char c = s[i];
+        if (c == '#') {
+            while (i < n && s[i] != '\n') ++i;
+        } else if (triple(i, '"')) {
+            for (i += 3; i < n && !triple(i, '"'); ++i) {
+                if (s[i] != '\\') continue;
+                size_t j = i + 1;
+                while (j < n && (s[j] == ' ' || s[j] == '\t' || s[j] == '\r')) ++j;
+                if (at(j) != '\n') {
+                    ++i;  // an escape: skip the escaped character
+                    continue;
+                }
+                while (j < n && space(s[j])) ++j;  // a line-ending backslash trims up to here
+                if (static_cast<unsigned char>(at(j)) >= 0x80) {
+                    in_string = true;
+                    return j;
+                }
+                i = j - 1;
+            }
+            for (i += 3; at(i) == '"';) ++i;  // up to two quotes may end the content
+        } else if (triple(i, '\'')) {
+            const size_t end = s.find("\'\'\'", i + 3);
+            if (end == std::string_view::npos) return std::string_view::npos;
+            for (i = end + 3; at(i) == '\'';) ++i;
+        } else if (c == '"' || c == '\'') {
+            for (++i; i < n && s[i] != c && s[i] != '\n'; ++i)
+                if (c == '"' && s[i] == '\\') ++i;
+            ++i;
+        } else if (static_cast<unsigned char>(c) >= 0x80) {
+            return i;
+        } else {
+            ++i;
+        }
+    }
+    return std::string_view::npos;
+}
+
+// "line:column" of a byte offset in valid UTF-8 text (columns count characters, from 1).
+std::string position_of(std::string_view text, size_t offset) {
+    const std::string_view before = text.substr(0, offset);
+    const size_t nl = before.rfind('\n');
+    const size_t line_start = nl == std::string_view::npos ? 0 : nl + 1;
+    const auto column = 1 + std::count_if(before.begin() + static_cast<std::ptrdiff_t>(line_start), before.end(),
+                                          [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; });
+    return std::to_string(1 + std::count(before.begin(), before.end(), '\n')) + ":" + std::to_string(column);
+}
+
 }  // namespace
 
 Result<Manifest> parse_manifest(std::string_view text, const fs::path& source, const fs::path& fallback_plugins_dir) {
@@ -277,16 +337,23 @@ Result<Manifest> parse_manifest(std::string_view text, const fs::path& source, c
     if (text.size() > kMaxManifestBytes)
         return fail(name + ":1:1: manifest is larger than " + std::to_string(kMaxManifestBytes) + " bytes");
     if (const size_t bad = first_invalid_utf8(text); bad != std::string_view::npos) {
-        const std::string_view before = text.substr(0, bad);
-        const size_t line_start = before.rfind('\n') == std::string_view::npos ? 0 : before.rfind('\n') + 1;
-        const size_t column = 1 + static_cast<size_t>(std::count_if(before.begin() + static_cast<std::ptrdiff_t>(line_start),
-                                                                    before.end(), [](char c) {
-                                                                        return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
-                                                                    }));
         char byte[8];
         std::snprintf(byte, sizeof byte, "0x%02X", static_cast<unsigned>(static_cast<unsigned char>(text[bad])));
-        return fail(name + ":" + std::to_string(1 + std::count(before.begin(), before.end(), '\n')) + ":" +
-                    std::to_string(column) + ": not valid UTF-8 (byte " + byte + "); the manifest must be UTF-8 text");
+        return fail(name + ":" + position_of(text, bad) + ": not valid UTF-8 (byte " + byte +
+                    "); the manifest must be UTF-8 text");
+    }
+    bool in_string = false;
+    if (const size_t bad = non_ascii_outside_strings(text, in_string); bad != std::string_view::npos) {
+        size_t len = 1;
+        while (bad + len < text.size() && (static_cast<unsigned char>(text[bad + len]) & 0xC0) == 0x80) ++len;
+        const std::string what = "'" + std::string(text.substr(bad, len)) + "'";
+        return fail(name + ":" + position_of(text, bad) + ": " +
+                    (in_string ? "non-ASCII character " + what +
+                                     " right after a line-ending backslash; move it to the previous line or "
+                                     "write it as a \\u escape"
+                               : "non-ASCII character " + what +
+                                     " outside a quoted string or comment (TOML keys and values are ASCII "
+                                     "unless quoted)"));
     }
     const fs::path abs = source.is_absolute() ? source : fs::absolute(source);
     Parser p(name, abs.parent_path());
