@@ -37,6 +37,8 @@ TEST(Faults, Case12_BadManifestNamesFileLineAndColumnRunsNothingAndLeavesTheStat
         {"not UTF-8 in a comment", "# caf\xe9 au lait\n", 1, "6: not valid UTF-8 (byte 0xE9)"},
         {"not UTF-8 in a string", "[[task]]\nname = \"caf\xc3\x28\"\n", 2, "12: not valid UTF-8 (byte 0xC3)"},
         {"not UTF-8 at a line start", "\n\xe9t\xe9 = 1\n", 2, "1: not valid UTF-8 (byte 0xE9)"},
+        // Found by tests/fuzz: toml++ 3.3 reaches TOML_UNREACHABLE on such a character after a key.
+        {"non-ASCII after a key", "[[task]]\nname = \"x\"\nplugin \xcf\xa3= \"y\"\n", 3, "8: non-ASCII character"},
         {"UTF-16 text", std::string("\xff\xfe[\0[\0", 6), 1, "1: not valid UTF-8 (byte 0xFF)"},
         {"deeply nested arrays", "[[task]]\nname = \"deep\"\n" + deep_array, 3,
          "Error while parsing value: exceeded maximum nested value depth of 256"},
@@ -80,6 +82,18 @@ TEST(Faults, Case12_BadManifestNamesFileLineAndColumnRunsNothingAndLeavesTheStat
         EXPECT_FALSE(fs::exists(sb.marker("h2"))) << "a task ran from a half-read manifest";
         EXPECT_EQ(snapshot(sb.state()), before) << "the bad manifest changed the state";
     }
+}
+
+TEST(Faults, Case12_NonAsciiInQuotedStringsAndCommentsIsFine) {
+    Sandbox sb;
+    sb.add_fixture("ok_marker");
+    write_file(sb.manifest(), settings_of(sb) + "# \xc3\xa9t\xc3\xa9 \xe2\x80\x94 comment\n[[task]]\nname = \"caf\xc3\xa9\"\n"
+                              "plugin = \"ok_marker\"\nenv = { \"CL\xc3\x89\" = '\xc3\xa9' }\n[task.config]\nmarker = \"" +
+                              sb.marker("caf\xc3\xa9").string() + "\"\ntext = \"\"\"\\\n  na\xc3\xafve \xc2\xa7\"\"\"\n");
+    auto r = sb.run();
+    expect_clean(r);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(read_file(sb.marker("caf\xc3\xa9")), "na\xc3\xafve \xc2\xa7\n");
 }
 
 TEST(Faults, Case12_AManifestThatCannotBeReadWholeIsAnErrorNotAnEmptyManifest) {
