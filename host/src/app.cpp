@@ -493,23 +493,15 @@ int action_list(World& w) {
                 t.due.due, json_escape(t.due.reason), t.state ? t.state->consecutive_failures : 0,
                 json_opt_time(t.due.quarantined && t.state ? t.state->quarantined_until_us : std::nullopt));
         }
-        o += "],\"refused\":[";
-        first = true;
-        for (const auto& f : w.inventory.files) {
-            if (f.verdict != FileVerdict::refused) continue;
-            o += fmt::format("{}{{\"file\":{},\"reason\":{}}}", first ? "" : ",", json_escape(f.name),
-                             json_escape(f.reason));
-            first = false;
-        }
-        o += "],\"ignored\":[";
-        first = true;
-        for (const auto& f : w.inventory.files) {
-            if (f.verdict != FileVerdict::ignored) continue;
-            o += fmt::format("{}{{\"file\":{},\"reason\":{}}}", first ? "" : ",", json_escape(f.name),
-                             json_escape(f.reason));
-            first = false;
-        }
-        o += "]}";
+        auto files = [&](FileVerdict verdict) {
+            std::string list;
+            for (const auto& f : w.inventory.files)
+                if (f.verdict == verdict)
+                    list += fmt::format("{}{{\"file\":{},\"reason\":{}}}", list.empty() ? "" : ",",
+                                        json_escape(f.name), json_escape(f.reason));
+            return list;
+        };
+        o += "],\"refused\":[" + files(FileVerdict::refused) + "],\"ignored\":[" + files(FileVerdict::ignored) + "]}";
         std::cout << o << '\n';
         return kExitOk;
     }
@@ -543,16 +535,15 @@ int action_list(World& w) {
         std::cout << fmt::format("     {}{}\n", t.due.quarantined ? "QUARANTINED: " : t.due.due ? "due now: " : "",
                                  t.due.reason);
     }
-    std::cout << "\nrefused plugin files (never loaded):\n";
-    int n = 0;
-    for (const auto& f : w.inventory.files)
-        if (f.verdict == FileVerdict::refused) std::cout << fmt::format("     {}: {}\n", f.name, f.reason), ++n;
-    if (n == 0) std::cout << "     none\n";
-    std::cout << "\nignored files:\n";
-    n = 0;
-    for (const auto& f : w.inventory.files)
-        if (f.verdict == FileVerdict::ignored) std::cout << fmt::format("     {}: {}\n", f.name, f.reason), ++n;
-    if (n == 0) std::cout << "     none\n";
+    auto files = [&](const char* title, FileVerdict verdict) {
+        std::cout << '\n' << title << ":\n";
+        int n = 0;
+        for (const auto& f : w.inventory.files)
+            if (f.verdict == verdict) std::cout << fmt::format("     {}: {}\n", f.name, f.reason), ++n;
+        if (n == 0) std::cout << "     none\n";
+    };
+    files("refused plugin files (never loaded)", FileVerdict::refused);
+    files("ignored files", FileVerdict::ignored);
     return kExitOk;
 }
 

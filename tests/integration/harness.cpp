@@ -131,6 +131,16 @@ ProcessResult Sandbox::run(const std::vector<std::string>& args, const std::map<
     return run_process(argv, e, timeout);
 }
 
+void exec_host(const Sandbox& sb, const std::vector<std::string>& args) {
+    std::vector<std::string> argv{host_binary().string(), "--config", sb.manifest().string()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    std::vector<char*> c;
+    for (auto& a : argv) c.push_back(a.data());
+    c.push_back(nullptr);
+    execv(c[0], c.data());
+    _exit(127);
+}
+
 std::string ok_task(const Sandbox& sb, const std::string& name) {
     return "[[task]]\nname = \"" + name + "\"\nplugin = \"ok_marker\"\nconfig = { marker = \"" +
            sb.marker(name).string() + "\" }\n\n";

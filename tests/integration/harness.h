@@ -62,4 +62,7 @@ std::string ok_task(const Sandbox& sb, const std::string& name);
 fs::path fixture_dir();
 fs::path host_binary();
 
+// In a forked child: exec the binary with --config <sandbox manifest> and `args`.
+[[noreturn]] void exec_host(const Sandbox& sb, const std::vector<std::string>& args);
+
 }  // namespace hbtest

@@ -29,13 +29,7 @@ ProcessResult run_as_if_journal(const Sandbox& sb, const std::vector<std::string
         dup2(devnull, 1);
         close(err[0]);
         setenv("JOURNAL_STREAM", stream.c_str(), 1);
-        std::vector<std::string> argv{host_binary().string(), "--config", sb.manifest().string()};
-        argv.insert(argv.end(), args.begin(), args.end());
-        std::vector<char*> c;
-        for (auto& a : argv) c.push_back(a.data());
-        c.push_back(nullptr);
-        execv(c[0], c.data());
-        _exit(127);
+        exec_host(sb, args);
     }
     close(err[1]);
     ProcessResult r;

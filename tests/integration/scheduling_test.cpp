@@ -39,13 +39,7 @@ pid_t start_background(const Sandbox& sb, const std::vector<std::string>& args, 
         dup2(fd, 1);
         dup2(fd, 2);
         unsetenv("JOURNAL_STREAM");
-        std::vector<std::string> argv{host_binary().string(), "--config", sb.manifest().string()};
-        argv.insert(argv.end(), args.begin(), args.end());
-        std::vector<char*> c;
-        for (auto& a : argv) c.push_back(a.data());
-        c.push_back(nullptr);
-        execv(c[0], c.data());
-        _exit(127);
+        exec_host(sb, args);
     }
     return pid;
 }
