@@ -178,9 +178,13 @@ def machine():
 
 
 def git_commit(top):
+    """HEAD, and whether the host or the plugin API had uncommitted changes (the build has them)."""
     try:
-        return subprocess.run(["git", "-C", top, "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+        head = subprocess.run(["git", "-C", top, "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                               check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", top, "status", "--porcelain", "--", "host", "plugin-api"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+        return head + (" with uncommitted changes in host/ or plugin-api/" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 
@@ -298,13 +302,16 @@ def render(samples, sizes, reps, flood_mib, started, top, quick, notes):
     out = [f"Measured {started:%Y-%m-%d %H:%M} UTC on {machine()}; commit {git_commit(top)}; "
            f"medians of {reps} interleaved run(s)" + (" (--quick: small N, not comparable)" if quick else "") + ".",
            "",
-           "| case | CPU (user+sys, with children) | of which the process itself | wall | "
+           "| case | CPU (user+sys, with children) | CPU range (min-max) | of which the process itself | wall | "
            "peak RSS of the process itself | CPU per task |",
-           "|---|---:|---:|---:|---:|---:|"]
+           "|---|---:|---:|---:|---:|---:|---:|"]
     for label in samples:
         n = int(label.split("/")[1]) if "/" in label else None
         per = fmt_s(m[label]["cpu"] / n) if n else ""
-        out.append(f"| {label} | {fmt_s(m[label]['cpu'])} | {fmt_s(m[label]['self_cpu'])} | {fmt_s(m[label]['wall'])} | "
+        cpus = [x["cpu"] for x in samples[label]]
+        spread = f"{min(cpus) * 1000:.0f}-{max(cpus) * 1000:.0f} ms"
+        out.append(f"| {label} | {fmt_s(m[label]['cpu'])} | {spread} | {fmt_s(m[label]['self_cpu'])} | "
+                   f"{fmt_s(m[label]['wall'])} | "
                    f"{fmt_kib(m[label]['hwm_kib'])} | {per} |")
 
     def cpu(label):
