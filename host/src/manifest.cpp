@@ -270,54 +270,92 @@ size_t first_invalid_utf8(std::string_view s) {
     return std::string_view::npos;
 }
 
-// Offset of the first non-ASCII character that is neither in a string nor in a comment, or npos.
-// TOML allows them nowhere else, and toml++ 3.3 must not see one there: its whitespace test hits
-// TOML_UNREACHABLE (undefined behaviour) for many code points, e.g. U+00A7 or U+03E3 after a key
-// (upstream issue marzer/tomlplusplus#190, fixed after 3.3; found by tests/fuzz). The same test
-// runs on the first character after a line-ending backslash in a """ string: `in_string` is set
-// when the character is there. Expects valid UTF-8; an unterminated string ends the scan.
-size_t non_ascii_outside_strings(std::string_view s, bool& in_string) {
+// A non-ASCII character where toml++ 3.3 must not see one: its whitespace test reaches
+// TOML_UNREACHABLE (undefined behaviour) for many code points, e.g. U+00A7 or U+03E3 (upstream
+// marzer/tomlplusplus#190, fixed after 3.3; found by tests/fuzz). TOML allows non-ASCII characters
+// only inside strings and comments, and toml++ tests them for whitespace wherever a token may end:
+// outside strings; after a backslash in a string; and inside a string glued to a preceding bare
+// value (`x = 0"..."`, which toml++ scans as one token). All of these are invalid TOML or, for a
+// line-ending backslash in a """ string followed by such a character, a case rare enough to refuse.
+struct NonAscii {
+    size_t offset = std::string_view::npos;
+    const char* why = "";
+};
+
+NonAscii risky_non_ascii(std::string_view s) {
     const size_t n = s.size();
     auto at = [&](size_t i) { return i < n ? s[i] : '\0'; };
-    auto triple = [&](size_t i, char q) { return at(i) == q && at(i + 1) == q && at(i + 2) == q; };
-    auto space = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
-    size_t i = 0;
-    while (i < n) {
-        const char c = s[i];
-        if (c == '#') {
-            while (i < n && s[i] != '\n') ++i;
-        } else if (triple(i, '"')) {
-            for (i += 3; i < n && !triple(i, '"'); ++i) {
-                if (s[i] != '\\') continue;
+    auto high = [&](size_t i) { return static_cast<unsigned char>(at(i)) >= 0x80; };
+    auto triple = [&](size_t i, char q) { return at(i) == q && at(i + 2) == q && at(i + 1) == q; };
+    // Where a string may start: after '=', '[', '{', ',', '.', or at the start of a line.
+    auto may_open_string = [&](size_t i) {
+        while (i > 0 && (s[i - 1] == ' ' || s[i - 1] == '\t')) --i;
+        return i == 0 || std::string_view("=[{,.\n\r").find(s[i - 1]) != std::string_view::npos;
+    };
+    // The end of the string opened at i (past its closing quotes), and whether it holds non-ASCII.
+    NonAscii found;
+    auto string_end = [&](size_t i, bool& has_high) {
+        has_high = false;
+        const char q = s[i];
+        if (triple(i, q)) {
+            for (i += 3; i < n && !triple(i, q); ++i) {
+                has_high = has_high || high(i);
+                if (q == '\'' || s[i] != '\\') continue;
+                if (high(i + 1)) {
+                    found = {i + 1, "after a backslash"};
+                    return n;
+                }
                 size_t j = i + 1;
                 while (j < n && (s[j] == ' ' || s[j] == '\t' || s[j] == '\r')) ++j;
                 if (at(j) != '\n') {
                     ++i;  // an escape: skip the escaped character
                     continue;
                 }
-                while (j < n && space(s[j])) ++j;  // a line-ending backslash trims up to here
-                if (static_cast<unsigned char>(at(j)) >= 0x80) {
-                    in_string = true;
-                    return j;
+                while (j < n && (s[j] == ' ' || s[j] == '\t' || s[j] == '\r' || s[j] == '\n')) ++j;
+                if (high(j)) {
+                    found = {j, "right after a line-ending backslash (toml++ 3.3 cannot parse that: move it to the "
+                                "previous line or write it as a \\u escape)"};
+                    return n;
                 }
                 i = j - 1;
             }
-            for (i += 3; at(i) == '"';) ++i;  // up to two quotes may end the content
-        } else if (triple(i, '\'')) {
-            const size_t end = s.find("\'\'\'", i + 3);
-            if (end == std::string_view::npos) return std::string_view::npos;
-            for (i = end + 3; at(i) == '\'';) ++i;
-        } else if (c == '"' || c == '\'') {
-            for (++i; i < n && s[i] != c && s[i] != '\n'; ++i)
-                if (c == '"' && s[i] == '\\') ++i;
-            ++i;
-        } else if (static_cast<unsigned char>(c) >= 0x80) {
+            for (i += 3; at(i) == q;) ++i;  // up to two quotes may end the content
             return i;
+        }
+        for (++i; i < n && s[i] != q && s[i] != '\n'; ++i) {
+            has_high = has_high || high(i);
+            if (q == '"' && s[i] == '\\') {
+                if (high(i + 1)) {
+                    found = {i + 1, "after a backslash"};
+                    return n;
+                }
+                ++i;
+            }
+        }
+        return i + 1;
+    };
+    size_t i = 0;
+    while (i < n && found.offset == std::string_view::npos) {
+        const char c = s[i];
+        if (c == '#') {
+            while (i < n && s[i] != '\n') ++i;
+        } else if (c == '"' || c == '\'') {
+            const bool glued = !may_open_string(i);
+            bool has_high = false;
+            const size_t end = string_end(i, has_high);
+            if (found.offset != std::string_view::npos) break;
+            if (glued && has_high) {
+                for (size_t k = i; k < end; ++k)
+                    if (high(k)) return {k, "in a string that directly follows a value (missing a space or a comma?)"};
+            }
+            i = end;
+        } else if (static_cast<unsigned char>(c) >= 0x80) {
+            return {i, "outside a quoted string or comment (TOML keys and values are ASCII unless quoted)"};
         } else {
             ++i;
         }
     }
-    return std::string_view::npos;
+    return found;
 }
 
 // "line:column" of a byte offset in valid UTF-8 text (columns count characters, from 1).
@@ -342,18 +380,12 @@ Result<Manifest> parse_manifest(std::string_view text, const fs::path& source, c
         return fail(name + ":" + position_of(text, bad) + ": not valid UTF-8 (byte " + byte +
                     "); the manifest must be UTF-8 text");
     }
-    bool in_string = false;
-    if (const size_t bad = non_ascii_outside_strings(text, in_string); bad != std::string_view::npos) {
+    if (const NonAscii bad = risky_non_ascii(text); bad.offset != std::string_view::npos) {
         size_t len = 1;
-        while (bad + len < text.size() && (static_cast<unsigned char>(text[bad + len]) & 0xC0) == 0x80) ++len;
-        const std::string what = "'" + std::string(text.substr(bad, len)) + "'";
-        return fail(name + ":" + position_of(text, bad) + ": " +
-                    (in_string ? "non-ASCII character " + what +
-                                     " right after a line-ending backslash; move it to the previous line or "
-                                     "write it as a \\u escape"
-                               : "non-ASCII character " + what +
-                                     " outside a quoted string or comment (TOML keys and values are ASCII "
-                                     "unless quoted)"));
+        while (bad.offset + len < text.size() && (static_cast<unsigned char>(text[bad.offset + len]) & 0xC0) == 0x80)
+            ++len;
+        return fail(name + ":" + position_of(text, bad.offset) + ": non-ASCII character '" +
+                    std::string(text.substr(bad.offset, len)) + "' " + bad.why);
     }
     const fs::path abs = source.is_absolute() ? source : fs::absolute(source);
     Parser p(name, abs.parent_path());
