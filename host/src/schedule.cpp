@@ -1105,6 +1105,7 @@ Result<TimePoint> parse_timestamp(std::string_view text) {
             secs = secs * 10 + (text[i++] - '0');
         }
         if (i == 1) return bad("expected digits after '@'");
+        if (secs >= std::numeric_limits<int64_t>::max() / kUsecPerSec) return bad("out of range");
         int64_t frac = 0;
         if (i < text.size() && text[i] == '.') {
             ++i;
