@@ -1,7 +1,7 @@
 // Persistent state of tasks in a SQLite database (the only module that includes sqlite3.h):
 // per-task last run, outcome, streaks, quarantine, and a bounded history of runs.
 //
-// Durability: WAL mode, synchronous=FULL, one transaction per task result, so a kill at any moment
+// Durability: WAL mode, synchronous=NORMAL, one transaction per task result, so a kill at any moment
 // leaves the old or the new state. A corrupt, zero-length, garbage or newer-version database is
 // moved aside (renamed to `state.sqlite3.bad-<UTC YYYYmmddTHHMMSS>`, or `.newer-...` for a newer
 // schema, together with its -wal/-shm files) with a warning, and a fresh one is started.
