@@ -112,3 +112,13 @@ TEST(Logging, OnATerminalLinesAreReadableWithTimestampsAndLevels) {
     EXPECT_EQ(r.err.find("<3>"), std::string::npos) << r.err;
     EXPECT_NE(r.err.find(" error   task 'segv' crashed"), std::string::npos) << r.err;
 }
+
+TEST(Logging, BufferedStdioOutputOfAPluginReachesTheLogTaggedWithTheTask) {
+    Sandbox sb;
+    sb.add_fixture("printf_output");
+    sb.write_manifest("");
+    auto r = sb.run({"--log-level", "debug"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.err.find("[printf_output] hello from printf"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("[printf_output] and from stderr"), std::string::npos) << r.err;
+}
