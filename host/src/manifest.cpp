@@ -10,6 +10,7 @@
 #include <cstring>
 #include <set>
 #include <sstream>
+#include <vector>
 
 namespace hb {
 
@@ -274,9 +275,11 @@ size_t first_invalid_utf8(std::string_view s) {
 // TOML_UNREACHABLE (undefined behaviour) for many code points, e.g. U+00A7 or U+03E3 (upstream
 // marzer/tomlplusplus#190, fixed after 3.3; found by tests/fuzz). TOML allows non-ASCII characters
 // only inside strings and comments, and toml++ tests them for whitespace wherever a token may end:
-// outside strings; after a backslash in a string; and inside a string glued to a preceding bare
-// value (`x = 0"..."`, which toml++ scans as one token). All of these are invalid TOML or, for a
-// line-ending backslash in a """ string followed by such a character, a case rare enough to refuse.
+// outside strings; after a backslash in a string; and anywhere up to the next space, ',', ']', '}',
+// '#' or line break after the start of an unquoted value (toml++ reads that far ahead to tell
+// numbers, dates and booleans apart), quotes included. All of these are invalid TOML except a
+// non-ASCII character right after a line-ending backslash in a """ string, rare enough to refuse.
+// A small lexer (keys, values, arrays, inline tables, strings, comments) tells these places apart.
 struct NonAscii {
     size_t offset = std::string_view::npos;
     const char* why = "";
@@ -284,75 +287,89 @@ struct NonAscii {
 
 NonAscii risky_non_ascii(std::string_view s) {
     const size_t n = s.size();
+    constexpr size_t npos = std::string_view::npos;
     auto at = [&](size_t i) { return i < n ? s[i] : '\0'; };
     auto high = [&](size_t i) { return static_cast<unsigned char>(at(i)) >= 0x80; };
-    auto triple = [&](size_t i, char q) { return at(i) == q && at(i + 2) == q && at(i + 1) == q; };
-    // Where a string may start: after '=', '[', '{', ',', '.', or at the start of a line.
-    auto may_open_string = [&](size_t i) {
-        while (i > 0 && (s[i - 1] == ' ' || s[i - 1] == '\t')) --i;
-        return i == 0 || std::string_view("=[{,.\n\r").find(s[i - 1]) != std::string_view::npos;
-    };
-    // The end of the string opened at i (past its closing quotes), and whether it holds non-ASCII.
+    auto triple = [&](size_t i, char q) { return at(i) == q && at(i + 1) == q && at(i + 2) == q; };
     NonAscii found;
-    auto string_end = [&](size_t i, bool& has_high) {
-        has_high = false;
+    // Past the end of the string opened at i; sets `found` for a risky character inside.
+    auto skip_string = [&](size_t i) -> size_t {
         const char q = s[i];
-        if (triple(i, q)) {
-            for (i += 3; i < n && !triple(i, q); ++i) {
-                has_high = has_high || high(i);
-                if (q == '\'' || s[i] != '\\') continue;
-                if (high(i + 1)) {
-                    found = {i + 1, "after a backslash"};
-                    return n;
-                }
-                size_t j = i + 1;
-                while (j < n && (s[j] == ' ' || s[j] == '\t' || s[j] == '\r')) ++j;
-                if (at(j) != '\n') {
-                    ++i;  // an escape: skip the escaped character
-                    continue;
-                }
-                while (j < n && (s[j] == ' ' || s[j] == '\t' || s[j] == '\r' || s[j] == '\n')) ++j;
-                if (high(j)) {
-                    found = {j, "right after a line-ending backslash (toml++ 3.3 cannot parse that: move it to the "
-                                "previous line or write it as a \\u escape)"};
-                    return n;
-                }
-                i = j - 1;
+        const bool multi = triple(i, q);
+        for (i += multi ? 3 : 1; i < n; ++i) {
+            if (multi ? triple(i, q) : (s[i] == q || s[i] == '\n')) break;
+            if (q == '\'' || s[i] != '\\') continue;
+            size_t j = i + 1;
+            while (j < n && (s[j] == ' ' || s[j] == '\t' || s[j] == '\r')) ++j;
+            if (high(j)) {
+                found = {j, "after a backslash"};
+                return n;
             }
-            for (i += 3; at(i) == q;) ++i;  // up to two quotes may end the content
-            return i;
-        }
-        for (++i; i < n && s[i] != q && s[i] != '\n'; ++i) {
-            has_high = has_high || high(i);
-            if (q == '"' && s[i] == '\\') {
-                if (high(i + 1)) {
-                    found = {i + 1, "after a backslash"};
-                    return n;
-                }
-                ++i;
+            if (!multi || at(j) != '\n') {
+                ++i;  // an escape: skip the escaped character
+                continue;
             }
+            while (j < n && (s[j] == ' ' || s[j] == '\t' || s[j] == '\r' || s[j] == '\n')) ++j;
+            if (high(j)) {
+                found = {j, "right after a line-ending backslash (toml++ 3.3 cannot parse that: move it to the "
+                            "previous line or write it as a \\u escape)"};
+                return n;
+            }
+            i = j - 1;
         }
-        return i + 1;
+        if (!multi) return i + 1;
+        for (i += 3; at(i) == q;) ++i;  // up to two quotes may end the content
+        return i;
     };
+    enum class Ctx { array, inline_table, header };
+    std::vector<Ctx> stack;
+    bool value = false;         // a value comes next (else a key)
+    bool double_header = false;  // the header being read is [[...]]
     size_t i = 0;
-    while (i < n && found.offset == std::string_view::npos) {
+    while (i < n && found.offset == npos) {
         const char c = s[i];
-        if (c == '#') {
+        if (c == ' ' || c == '\t' || c == '\r') {
+            ++i;
+        } else if (c == '\n') {
+            if (stack.empty()) value = false;
+            ++i;
+        } else if (c == '#') {
             while (i < n && s[i] != '\n') ++i;
         } else if (c == '"' || c == '\'') {
-            const bool glued = !may_open_string(i);
-            bool has_high = false;
-            const size_t end = string_end(i, has_high);
-            if (found.offset != std::string_view::npos) break;
-            if (glued && has_high) {
-                for (size_t k = i; k < end; ++k)
-                    if (high(k)) return {k, "in a string that directly follows a value (missing a space or a comma?)"};
-            }
-            i = end;
+            i = skip_string(i);
         } else if (static_cast<unsigned char>(c) >= 0x80) {
             return {i, "outside a quoted string or comment (TOML keys and values are ASCII unless quoted)"};
-        } else {
+        } else if (c == '=') {
+            value = true;
             ++i;
+        } else if (c == '[') {
+            if (value) {
+                stack.push_back(Ctx::array);
+            } else {
+                stack.push_back(Ctx::header);
+                double_header = at(i + 1) == '[';
+                if (double_header) ++i;
+            }
+            ++i;
+        } else if (c == '{') {
+            stack.push_back(Ctx::inline_table);
+            value = false;
+            ++i;
+        } else if (c == ']' || c == '}') {
+            const bool header = !stack.empty() && stack.back() == Ctx::header;
+            if (!stack.empty()) stack.pop_back();
+            if (header && double_header && at(i + 1) == ']') ++i;
+            value = !stack.empty() && stack.back() == Ctx::array;
+            ++i;
+        } else if (c == ',') {
+            value = !stack.empty() && stack.back() == Ctx::array;
+            ++i;
+        } else if (value) {
+            // An unquoted value: toml++ looks ahead to the next terminator, quotes and all.
+            for (; i < n && std::string_view(" \t\r\n,]}#").find(s[i]) == npos; ++i)
+                if (high(i)) return {i, "in an unquoted value (a string must be quoted on its own)"};
+        } else {
+            ++i;  // a bare key character or '.'
         }
     }
     return found;
