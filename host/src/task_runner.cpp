@@ -36,24 +36,28 @@ private:
 };
 
 int child_main(const TaskRequest& request, TimePoint start) {
-    auto loaded = load_plugin_fd(kKeptFd);
-    if (!loaded) {
-        write_all(kChannelFd, protocol::encode(loaded.error()));
+    // Never unloaded: the process ends with _exit() right after run(), so dlclose() would only
+    // cost time (the plugin's static destructors do not run, as documented in plugin.h).
+    auto* loaded = new std::expected<LoadedPlugin, protocol::LoadFailure>(load_plugin_fd(kKeptFd));
+    if (!*loaded) {
+        write_all(kChannelFd, protocol::encode(loaded->error()));
         return 3;
     }
-    write_all(kChannelFd, protocol::encode(loaded->summary));
-    if (read_control_byte() != 'G') return 0;
+    write_all(kChannelFd, protocol::encode((*loaded)->summary));
+    if (request.describe_only) return 0;
+    // The host answers only when the run depends on the descriptor (a schedule the plugin suggests).
+    if (request.proceed && read_control_byte() != 'G') return 0;
     ::close(kControlFd);
     ::close(kKeptFd);
 
-    const Duration timeout = effective_timeout(request, &loaded->summary);
+    const Duration timeout = effective_timeout(request, &(*loaded)->summary);
     const int64_t deadline_ms =
         std::chrono::duration_cast<std::chrono::milliseconds>((start + timeout).time_since_epoch()).count();
     static const ConfigValue empty = ConfigValue::make_table();
     ChannelSink sink;
     HostServices services(request.config ? *request.config : empty, request.task_name, request.run_id,
                           request.task_dir.string(), deadline_ms, sink);
-    const hb_status status = loaded->descriptor->run(services.table());
+    const hb_status status = (*loaded)->descriptor->run(services.table());
     // The child ends with _exit(), which does not flush stdio: without this, what a plugin wrote
     // with printf or std::cout to its stdout (a pipe, so fully buffered) would be lost.
     std::fflush(nullptr);
@@ -71,6 +75,8 @@ public:
             report_.descriptor = *d;
             deadline_ = started_ + effective_timeout(request_, d);
             go_ = !request_.describe_only && (!request_.proceed || request_.proceed(*d));
+            // The child waits for an answer only when the decision depends on the descriptor.
+            if (request_.describe_only || !request_.proceed) return std::nullopt;
             return go_ ? 'G' : 'S';
         }
         if (const auto* f = std::get_if<protocol::LoadFailure>(&message)) {

@@ -9,7 +9,9 @@
  * `--list`, `--check`) and every run, the host forks a child; the child dlopen()s the plugin, calls
  * the entry function, and, when running a task, calls descriptor->run() once and exits. A plugin may
  * therefore keep global state freely, crash without harming other tasks, and need not be
- * thread-safe: the host calls it from one thread only. The child's stdout and stderr are captured
+ * thread-safe: the host calls it from one thread only. The process ends with _exit() after run()
+ * returns: the plugin is never unloaded, so its static destructors and atexit() handlers do not
+ * run (C stdio buffers are flushed); close or flush what you opened before returning. The child's stdout and stderr are captured
  * and logged under the task's name; prefer hb_host_services.log, which carries a level.
  *
  * Versioning (in the spirit of the Vulkan loader's negotiation and LV2's struct sizes):
