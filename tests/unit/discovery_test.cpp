@@ -80,8 +80,9 @@ TEST(Discovery, SafetyChecksRefuseWithTheReason) {
     EXPECT_NE(open_checked_plugin(d.path, "hard.so").error().message.find("has 2 hard links"), std::string::npos);
     EXPECT_NE(open_checked_plugin(d.path, "link.so").error().message.find("is a symlink"), std::string::npos);
     EXPECT_NE(open_checked_plugin(d.path, "fifo.so").error().message.find("is a FIFO"), std::string::npos);
-    if (geteuid() != 65534)
+    if (geteuid() != 65534) {
         EXPECT_NE(open_checked_plugin(d.path, "other.so").error().message.find("owned by uid 65534"), std::string::npos);
+    }
     EXPECT_EQ(open_checked_plugin(d.path, "none.so").error().message, "does not exist");
 
     auto inv = scan_plugins_dir(d.path);
