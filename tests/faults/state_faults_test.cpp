@@ -302,6 +302,8 @@ TEST(Faults, Case20_SigtermMidTaskStopsEvenATaskIgnoringItRecordsInterruptedAndE
         std::string what, plugin, config, ready_file;
     };
     const std::vector<Variant> variants{
+        // Polls should_stop() and returns HB_STATUS_CANCELLED.
+        {"cooperative", "cooperative_sleep", "", "started"},
         // Ignores SIGTERM and should_stop(): the host must escalate to SIGKILL after the grace.
         {"ignores SIGTERM", "hang", "", ""},
         // Leaves a setsid() grandchild holding the output pipe: swept although the host is stopping.
