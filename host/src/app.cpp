@@ -14,6 +14,7 @@
 #include <set>
 
 #include "cli.h"
+#include "dirs.h"
 #include "discovery.h"
 #include "due.h"
 #include "logging.h"
@@ -91,15 +92,6 @@ std::string make_run_id(TimePoint t) {
     return fmt::format("{}-{}", buf, ::getpid());
 }
 
-bool make_dirs(const fs::path& p, std::string& err) {
-    std::error_code ec;
-    fs::create_directories(p, ec);
-    if (ec) {
-        err = p.string() + ": " + ec.message();
-        return false;
-    }
-    return true;
-}
 
 // ---- the loaded world: manifest, plugins dir, tasks ---------------------------------------------
 
@@ -288,10 +280,9 @@ void run_one(World& w, StateStore& store, std::map<std::string, TaskState>& stat
     bool was_retry = !force && pre.retry;
     bool release = pre.release_quarantine;
 
-    std::string err;
     TaskRequest req = make_request(w, spec);
-    if (!make_dirs(req.task_dir, err)) {
-        log_line(LogLevel::error, fmt::format("task '{}': cannot create its directory {}", spec.name, err));
+    if (auto made = make_private_dirs(req.task_dir); !made) {
+        log_line(LogLevel::error, fmt::format("task '{}': {}", spec.name, made.error().message));
         totals.state_error = true;
         return;
     }
@@ -346,11 +337,7 @@ void run_one(World& w, StateStore& store, std::map<std::string, TaskState>& stat
 
 // Opens the lock and the state for a run; returns an exit code on failure.
 std::optional<int> open_for_run(const World& w, RunLock& lock, std::optional<StateStore>& store) {
-    std::string err;
-    if (!make_dirs(w.state_dir, err)) {
-        log_line(LogLevel::error, "state directory unusable: " + err);
-        return kExitState;
-    }
+    // try_acquire creates the state directory when it is missing.
     auto got = RunLock::try_acquire(w.state_dir, lock);
     if (!got) {
         log_line(LogLevel::error, "state directory unusable: " + got.error().message);

@@ -1,5 +1,7 @@
 #include "run_lock.h"
 
+#include "dirs.h"
+
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -13,27 +15,11 @@ namespace hb {
 
 namespace {
 
-std::string errno_text(int e) { return std::error_code(e, std::generic_category()).message(); }
-
-// mkdir -p with mode 0750 (the state directory; the lock usually comes before the state store).
-Result<void> make_dirs(const std::filesystem::path& dir) {
-    std::filesystem::path cur;
-    for (const auto& part : dir) {
-        cur /= part;
-        if (::mkdir(cur.c_str(), 0750) == 0) continue;
-        const int e = errno;
-        struct stat st {};
-        if (e == EEXIST && ::stat(cur.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) continue;
-        if (e == EEXIST) return fail("cannot create directory " + dir.string() + ": " + cur.string() + " is not a directory");
-        return fail("cannot create directory " + dir.string() + ": " + cur.string() + ": " + errno_text(e));
-    }
-    return {};
-}
 
 }  // namespace
 
 Result<RunLock::Status> RunLock::try_acquire(const std::filesystem::path& dir, RunLock& out) {
-    if (auto r = make_dirs(dir); !r) return std::unexpected(r.error());
+    if (auto r = make_private_dirs(dir); !r) return std::unexpected(r.error());
     const std::filesystem::path file = dir / "housebrain-periodic.lock";
     const int fd = ::open(file.c_str(), O_CREAT | O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0640);
     if (fd < 0) return fail("cannot open lock file " + file.string() + ": " + errno_text(errno));

@@ -1,5 +1,7 @@
 #include "state.h"
 
+#include "dirs.h"
+
 #include <sqlite3.h>
 
 #include <fcntl.h>
@@ -66,7 +68,6 @@ constexpr const char* kStateColumns =
     "s.last_duration_ms, s.consecutive_failures, s.crash_streak, s.retries_used, s.quarantined_until_us, "
     "s.plugin_identity, t.outcome, t.count";
 
-std::string errno_text(int e) { return std::error_code(e, std::generic_category()).message(); }
 
 // SQLite's message plus, when the OS said something, the errno text (ENOSPC, EROFS, EACCES...).
 std::string db_reason(sqlite3* db, int rc) {
@@ -85,20 +86,6 @@ bool file_is_bad(int rc) {
     return primary == SQLITE_NOTADB || primary == SQLITE_CORRUPT || primary == SQLITE_FORMAT;
 }
 
-// mkdir -p with mode 0750 for every directory it creates.
-Result<void> make_dirs(const fs::path& dir) {
-    fs::path cur;
-    for (const auto& part : dir) {
-        cur /= part;
-        if (::mkdir(cur.c_str(), 0750) == 0) continue;
-        const int e = errno;
-        struct stat st {};
-        if (e == EEXIST && ::stat(cur.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) continue;
-        if (e == EEXIST) return fail("state directory " + dir.string() + ": " + cur.string() + " exists and is not a directory");
-        return fail("cannot create state directory " + dir.string() + ": " + cur.string() + ": " + errno_text(e));
-    }
-    return {};
-}
 
 std::string utc_stamp() {
     const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
@@ -455,7 +442,7 @@ Attempt try_open(Impl& impl) {
 }  // namespace
 
 Result<StateStore> StateStore::open(const fs::path& dir, std::vector<std::string>& warnings) {
-    if (auto r = make_dirs(dir); !r) return std::unexpected(r.error());
+    if (auto r = make_private_dirs(dir); !r) return std::unexpected(r.error());
     auto impl = std::make_unique<Impl>();
     impl->path = dir / kFileName;
     const std::string file = impl->path.string();
